@@ -1,0 +1,8 @@
+"""The OpenRouter chat-completions client: requests, answers, retries and error mapping."""
+
+from openrouter_image_mcp.openrouter.backoff import Backoff
+from openrouter_image_mcp.openrouter.client import OpenRouterClient
+from openrouter_image_mcp.openrouter.completion import Completion, Usage
+from openrouter_image_mcp.openrouter.request import ChatRequest, image_message
+
+__all__ = ["Backoff", "ChatRequest", "Completion", "OpenRouterClient", "Usage", "image_message"]

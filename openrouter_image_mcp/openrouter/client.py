@@ -1,0 +1,196 @@
+"""The connection to OpenRouter: one pooled HTTP client, one deadline per call, retries.
+
+OpenRouter keeps slow non-streaming answers alive by sending whitespace before the JSON, so
+a per-read timeout never fires; the only reliable bound is one total deadline around every
+attempt and every backoff sleep of a call.
+
+Retried: connection failures and the statuses in `backoff.RETRY_STATUSES`, including when the
+status is the code of an error inside a 200 answer (the same transient provider failure,
+reported after routing began). Everything else is final: asking again would fail again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+import anyio
+import httpx
+
+from openrouter_image_mcp.errors import ErrorCode, ToolFailure
+from openrouter_image_mcp.openrouter.backoff import RETRY_STATUSES, Backoff, retry_after_s
+from openrouter_image_mcp.openrouter.completion import Completion, decode_json, parse_completion
+from openrouter_image_mcp.openrouter.mapping import read_error, to_failure
+from openrouter_image_mcp.openrouter.request import ChatRequest
+from openrouter_image_mcp.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Setback:
+    """A failed attempt: what to report, and whether another attempt may succeed."""
+
+    failure: ToolFailure
+    worth_retrying: bool
+
+
+class OpenRouterClient:
+    """Sends chat completions to OpenRouter; create one per server and `aclose` it at shutdown."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._settings = settings
+        self._backoff = backoff or Backoff()
+        self._http = httpx.AsyncClient(
+            base_url=settings.openrouter_base_url,
+            headers=_headers(settings),
+            # Reads are bounded by the call's total deadline instead (see the module docstring).
+            timeout=httpx.Timeout(None, connect=settings.upstream_connect_timeout_s),
+            limits=httpx.Limits(
+                max_connections=settings.max_concurrency,
+                max_keepalive_connections=settings.max_concurrency,
+            ),
+            transport=transport,
+        )
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        """The model's answer; every failure is a `ToolFailure`."""
+        if self._settings.api_key is None:
+            raise ToolFailure(
+                ErrorCode.CONFIG_ERROR,
+                "OPENROUTER_API_KEY is not set; set it in the server's environment or .env "
+                "and restart",
+            )
+        deadline_s = self._settings.upstream_timeout_s
+        try:
+            with anyio.fail_after(deadline_s) as scope:
+                return await self._complete_with_retries(request, scope)
+        except TimeoutError:
+            raise ToolFailure(
+                ErrorCode.UPSTREAM_TIMEOUT,
+                f"OpenRouter did not answer within {deadline_s:g} s; retry, pick a faster "
+                "model, or raise IMAGE_MCP_UPSTREAM_TIMEOUT_S",
+            ) from None
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _complete_with_retries(
+        self, request: ChatRequest, scope: anyio.CancelScope
+    ) -> Completion:
+        body = _encode(request)
+        attempt = 1
+        while True:
+            outcome = await self._attempt(body, request.model, attempt)
+            if isinstance(outcome, Completion):
+                return outcome
+            delay_s = self._retry_delay_s(outcome, attempt, scope.deadline - anyio.current_time())
+            if delay_s is None:
+                raise _without_secret(outcome.failure, self._settings.api_key or "")
+            logger.info(
+                "OpenRouter attempt %d failed (%s); retrying in %.2f s",
+                attempt,
+                outcome.failure.code,
+                delay_s,
+            )
+            await anyio.sleep(delay_s)
+            attempt += 1
+
+    def _retry_delay_s(self, setback: _Setback, attempt: int, remaining_s: float) -> float | None:
+        """How long to wait before the next attempt, or None to give up now."""
+        if not setback.worth_retrying or attempt > self._settings.upstream_max_retries:
+            return None
+        delay_s = setback.failure.retry_after_s
+        if delay_s is None:
+            delay_s = self._backoff.delay_s(attempt)
+        # Sleeping past the deadline would only turn a precise error into a timeout.
+        return delay_s if delay_s < remaining_s else None
+
+    async def _attempt(self, body: bytes, model: str, attempt: int) -> Completion | _Setback:
+        started = time.perf_counter()
+        try:
+            response = await self._http.post("chat/completions", content=body)
+        except httpx.RequestError as exc:  # connection, protocol or body-decoding failure
+            logger.debug("OpenRouter attempt %d: %s", attempt, type(exc).__name__)
+            return _Setback(self._unreachable(exc), worth_retrying=True)
+        logger.debug(
+            "OpenRouter attempt %d: HTTP %d in %.0f ms",
+            attempt,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return _read_response(response, model)
+
+    def _unreachable(self, exc: httpx.RequestError) -> ToolFailure:
+        host = httpx.URL(self._settings.openrouter_base_url).host
+        return ToolFailure(
+            ErrorCode.UPSTREAM_UNAVAILABLE,
+            f"could not reach OpenRouter at {host} ({type(exc).__name__}); "
+            "check the network and OPENROUTER_BASE_URL, then retry",
+        )
+
+
+def _headers(settings: Settings) -> dict[str, bytes]:
+    headers = {
+        "HTTP-Referer": settings.app_url,
+        "X-OpenRouter-Title": settings.app_title,
+        "X-Title": settings.app_title,  # older gateways read only this one
+        "Content-Type": "application/json",
+    }
+    if settings.api_key is not None:
+        headers["Authorization"] = f"Bearer {settings.api_key}"
+    # httpx would reject a non-ASCII title as str; UTF-8 bytes go through.
+    return {name: value.encode() for name, value in headers.items()}
+
+
+def _without_secret(failure: ToolFailure, secret: str) -> ToolFailure:
+    """Upstream text is already scrubbed of key-like tokens; this also catches any key format."""
+    if not secret or secret not in failure.message:
+        return failure
+    return ToolFailure(
+        failure.code,
+        failure.message.replace(secret, "[redacted]"),
+        retryable=failure.retryable,
+        retry_after_s=failure.retry_after_s,
+        details=failure.details,
+    )
+
+
+def _encode(request: ChatRequest) -> bytes:
+    """The body, encoded once for all attempts (it holds the whole image)."""
+    try:
+        return json.dumps(request.as_body(), allow_nan=False, separators=(",", ":")).encode()
+    except ValueError:
+        raise ToolFailure(
+            ErrorCode.INVALID_INPUT,
+            "the request holds a number JSON cannot carry (NaN or infinity); "
+            "pass finite values such as temperature=0.2",
+        ) from None
+
+
+def _read_response(response: httpx.Response, model: str) -> Completion | _Setback:
+    payload = decode_json(response.content)
+    if response.is_success:
+        outcome = parse_completion(
+            payload,
+            requested_model=model,
+            header_generation_id=response.headers.get("x-generation-id"),
+        )
+        if isinstance(outcome, Completion):
+            return outcome
+        error = outcome
+    else:
+        error = read_error(payload, http_status=response.status_code)
+    wait_s = retry_after_s(response.headers, error.status, time.time())
+    return _Setback(
+        to_failure(error, retry_after_s=wait_s),
+        worth_retrying=error.status in RETRY_STATUSES,
+    )
