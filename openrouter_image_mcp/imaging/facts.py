@@ -1,0 +1,79 @@
+"""What was received and what is sent: the results of preparing an image."""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+from dataclasses import dataclass
+
+# Formats every vision model behind OpenRouter accepts, with the MIME type to send them as.
+UPSTREAM_MIME_TYPES = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
+
+# A multiple of 3 so the base64 pieces join without padding in between.
+_BASE64_CHUNK = 3 * 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFacts:
+    """Format, size and frame count of one image as bytes."""
+
+    format: str
+    width: int
+    height: int
+    bytes: int
+    frames: int = 1
+
+    def as_meta(self) -> dict[str, object]:
+        meta: dict[str, object] = {
+            "format": self.format,
+            "width": self.width,
+            "height": self.height,
+            "bytes": self.bytes,
+        }
+        if self.frames > 1:
+            meta["frames"] = self.frames
+        return meta
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedImage:
+    """An image ready to put in a chat message, with what was done to it."""
+
+    mime: str
+    data_url: str
+    digest: str
+    received: ImageFacts
+    sent: ImageFacts
+    passthrough: bool
+
+    @classmethod
+    def build(
+        cls, payload: bytes, sent: ImageFacts, received: ImageFacts, *, passthrough: bool
+    ) -> PreparedImage:
+        """Wrap the bytes to send; `sent.format` must be one of UPSTREAM_MIME_TYPES."""
+        mime = UPSTREAM_MIME_TYPES[sent.format]
+        return cls(
+            mime=mime,
+            data_url=_data_url(mime, payload),
+            digest=hashlib.sha256(payload).hexdigest(),
+            received=received,
+            sent=sent,
+            passthrough=passthrough,
+        )
+
+
+def _data_url(mime: str, payload: bytes) -> str:
+    # Encoding in chunks and joining once keeps the peak at one base64 copy plus the result,
+    # instead of the bytes, their decoded str and the concatenated str all at once.
+    view = memoryview(payload)
+    pieces = [f"data:{mime};base64,"]
+    pieces.extend(
+        binascii.b2a_base64(view[start : start + _BASE64_CHUNK], newline=False).decode("ascii")
+        for start in range(0, len(view), _BASE64_CHUNK)
+    )
+    return "".join(pieces)

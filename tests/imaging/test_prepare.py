@@ -1,0 +1,376 @@
+"""Preparing images: pass-through, orientation, conversions, encoding by content, sizes."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+from PIL import Image, ImageCms
+
+from openrouter_image_mcp.errors import ErrorCode, ToolFailure
+from openrouter_image_mcp.imaging import (
+    PreparedImage,
+    SizeTarget,
+    prepare_image,
+    target_for_model,
+)
+from openrouter_image_mcp.imaging.classify import Content, classify
+from openrouter_image_mcp.imaging.modes import SENDABLE_MODES, to_sendable_mode
+from openrouter_image_mcp.settings import Settings
+from tests.imaging.conftest import MakeSettings
+from tests.imaging.images import (
+    BLUE,
+    RED,
+    close_to,
+    encoded,
+    halves,
+    noise_bytes,
+    photo,
+    screenshot,
+    sent_bytes,
+    sent_image,
+)
+
+TARGET = SizeTarget("default", 2048, 4_000_000)
+ORIENTATION = 0x0112
+
+
+def _exif(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    return exif.tobytes()
+
+
+def _is_lossless_webp(payload: bytes) -> bool:
+    return payload[:4] == b"RIFF" and payload[8:12] == b"WEBP" and b"VP8L" in payload[12:40]
+
+
+# --- pass-through -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("format_name", "mime"),
+    [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp"), ("GIF", "image/gif")],
+)
+def test_fitting_images_are_sent_byte_for_byte(
+    format_name: str, mime: str, settings: Settings
+) -> None:
+    raw = encoded(photo(120, 80), format_name)
+
+    prepared = prepare_image(raw, TARGET, settings)
+
+    assert prepared.passthrough is True
+    assert prepared.mime == mime
+    assert sent_bytes(prepared) == raw
+    assert prepared.digest == hashlib.sha256(raw).hexdigest()
+    assert prepared.sent == prepared.received
+
+
+def test_a_large_pass_through_survives_base64_chunking(settings: Settings) -> None:
+    raw = encoded(Image.frombytes("RGB", (600, 600), noise_bytes(600 * 600 * 3)), "PNG")
+    assert len(raw) > 1_000_000  # several base64 chunks
+
+    prepared = prepare_image(raw, TARGET, settings)
+
+    assert prepared.passthrough is True
+    assert sent_bytes(prepared) == raw
+
+
+def test_a_truncated_image_is_not_passed_through(settings: Settings) -> None:
+    whole = encoded(photo(120, 80), "PNG")
+    without_end = whole[: -len(b"IEND") - 8]  # drop the IEND chunk only: the pixels decode
+
+    with pytest.raises(ToolFailure) as caught:
+        prepare_image(without_end, TARGET, settings)
+
+    assert caught.value.code is ErrorCode.INVALID_INPUT
+
+
+def test_an_image_over_the_byte_limit_is_reencoded_smaller(make_settings: MakeSettings) -> None:
+    raw = encoded(halves((60, 40), RED, BLUE), "PNG", compress_level=0)
+    assert len(raw) > 4096
+
+    prepared = prepare_image(raw, TARGET, make_settings(max_image_bytes=4096))
+
+    assert prepared.passthrough is False
+    assert prepared.sent.bytes <= 4096
+    assert (prepared.sent.width, prepared.sent.height) == (60, 40)
+
+
+def test_cmyk_jpegs_are_converted_not_passed_through(settings: Settings) -> None:
+    # Pillow writes CMYK JPEGs the Adobe way (inverted, with an APP14 marker).
+    raw = encoded(Image.new("CMYK", (40, 30), (0, 255, 255, 0)), "JPEG", quality=95)
+    assert b"Adobe" in raw
+
+    prepared = prepare_image(raw, TARGET, settings)
+
+    assert prepared.passthrough is False
+    picture = sent_image(prepared)
+    assert picture.mode == "RGB"
+    assert close_to(picture.getpixel((20, 15)), (255, 0, 0))
+
+
+# --- orientation --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("orientation", "top_left"),
+    [(3, BLUE), (6, RED), (8, BLUE)],  # 180°, 90° clockwise, 90° counter-clockwise to view
+)
+def test_exif_orientation_is_applied_and_stripped(
+    orientation: int, top_left: tuple[int, int, int], settings: Settings
+) -> None:
+    # Stored 80x40: left half red, right half blue.
+    raw = encoded(halves((80, 40), RED, BLUE), "JPEG", quality=95, exif=_exif(orientation))
+
+    prepared = prepare_image(raw, TARGET, settings)
+
+    assert prepared.passthrough is False
+    assert (prepared.received.width, prepared.received.height) == (80, 40)
+    expected = (80, 40) if orientation == 3 else (40, 80)
+    assert (prepared.sent.width, prepared.sent.height) == expected
+    picture = sent_image(prepared)
+    assert close_to(picture.convert("RGB").getpixel((2, 2)), top_left, 30)
+    assert ORIENTATION not in picture.getexif()
+
+
+def test_orientation_is_applied_when_shrinking_too(settings: Settings) -> None:
+    raw = encoded(halves((4000, 1000), RED, BLUE), "JPEG", exif=_exif(6))
+    target = SizeTarget("default", 1000, None)
+
+    prepared = prepare_image(raw, target, settings)
+
+    assert max(prepared.sent.width, prepared.sent.height) <= 1000
+    assert prepared.sent.height > prepared.sent.width  # portrait once upright
+
+
+# --- pixel formats -------------------------------------------------------------------------------
+
+
+def test_sixteen_bit_gray_is_scaled_not_clipped(settings: Settings) -> None:
+    deep = Image.new("I;16", (40, 20), 32768)
+    deep.paste(65535, (20, 0, 40, 20))
+    raw = encoded(deep, "PNG")
+    assert Image.open(io.BytesIO(raw)).mode == "I;16"
+
+    picture = sent_image(prepare_image(raw, SizeTarget("default", 20, None), settings))
+
+    assert picture.convert("L").getpixel((2, 5)) == pytest.approx(128, abs=2)
+    assert picture.convert("L").getpixel((18, 5)) == 255
+
+
+def test_palette_transparency_is_kept_in_a_lossless_format(settings: Settings) -> None:
+    palette = Image.new("P", (64, 64), 1)
+    palette.putpalette([0, 0, 0, 200, 30, 30] + [0] * 762)
+    palette.paste(0, (0, 0, 32, 64))
+    raw = encoded(palette, "PNG", transparency=0)
+
+    prepared = prepare_image(raw, SizeTarget("default", 32, None), settings)
+
+    assert prepared.sent.format == "WEBP"
+    assert _is_lossless_webp(sent_bytes(prepared))
+    picture = sent_image(prepared)
+    assert picture.mode == "RGBA"
+    assert picture.getpixel((2, 16))[3] == 0
+    assert picture.getpixel((30, 16)) == (200, 30, 30, 255)
+
+
+def test_transparent_photos_go_out_as_jpeg_on_white(settings: Settings) -> None:
+    picture = photo(200, 100).convert("RGBA")
+    picture.paste((0, 0, 0, 0), (0, 0, 100, 100))
+    raw = encoded(picture, "PNG")
+
+    prepared = prepare_image(raw, SizeTarget("default", 100, None), settings)
+
+    assert prepared.sent.format == "JPEG"
+    sent = sent_image(prepared)
+    assert sent.mode == "RGB"
+    assert min(sent.getpixel((10, 25))) >= 245  # white, not black
+
+
+def test_fully_opaque_alpha_is_dropped(settings: Settings) -> None:
+    raw = encoded(screenshot(400, 300).convert("RGBA"), "PNG")
+
+    picture = sent_image(prepare_image(raw, SizeTarget("default", 200, None), settings))
+
+    assert picture.mode == "RGB"
+
+
+@pytest.mark.parametrize(
+    "mode",
+    ["1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr", "LAB", "I", "F"],
+)
+def test_every_decoder_mode_becomes_sendable(mode: str) -> None:
+    with Image.new(mode, (8, 8)) as image, to_sendable_mode(image) as sendable:
+        assert sendable.mode in SENDABLE_MODES
+
+
+def test_colour_profiles_are_kept_when_reencoding(settings: Settings) -> None:
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    raw = encoded(photo(300, 200), "PNG", icc_profile=profile)
+
+    prepared = prepare_image(raw, SizeTarget("default", 150, None), settings)
+
+    assert prepared.passthrough is False
+    assert sent_image(prepared).info.get("icc_profile") == profile
+
+
+# --- encoding by content -------------------------------------------------------------------------
+
+
+def test_screenshots_are_sent_lossless_and_photos_as_jpeg(settings: Settings) -> None:
+    target = SizeTarget("default", 400, None)
+    shot = prepare_image(encoded(screenshot(800, 500), "PNG"), target, settings)
+    picture = prepare_image(encoded(photo(800, 500), "PNG"), target, settings)
+
+    assert shot.sent.format == "WEBP"
+    assert _is_lossless_webp(sent_bytes(shot))
+    assert picture.sent.format == "JPEG"
+
+
+def _gradient(width: int, height: int) -> Image.Image:
+    """Slow colour gradients without noise: a render or illustration, not a photo."""
+    return Image.merge(
+        "RGB",
+        [
+            Image.linear_gradient("L").resize((width, height)),
+            Image.radial_gradient("L").resize((width, height)),
+            Image.linear_gradient("L").rotate(90).resize((width, height)),
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("image", "content"),
+    [
+        (screenshot(600, 400), Content.GRAPHICS),
+        (screenshot(600, 400).convert("LA"), Content.GRAPHICS),
+        (Image.new("RGB", (1, 1)), Content.GRAPHICS),
+        (_gradient(600, 400), Content.SMOOTH_GRAPHICS),
+        (photo(600, 400), Content.PHOTO),
+        (Image.frombytes("L", (300, 200), noise_bytes(300 * 200)), Content.PHOTO),
+    ],
+    ids=["screenshot", "gray-screenshot", "one-pixel", "gradient", "photo", "noise"],
+)
+def test_content_classifier(image: Image.Image, content: Content) -> None:
+    assert classify(image) is content
+
+
+def test_smooth_graphics_are_lossless_too(settings: Settings) -> None:
+    prepared = prepare_image(encoded(_gradient(600, 400), "BMP"), TARGET, settings)
+
+    assert prepared.sent.format == "WEBP"
+    assert _is_lossless_webp(sent_bytes(prepared))
+
+
+def test_jpeg_quality_steps_down_to_meet_the_byte_limit(make_settings: MakeSettings) -> None:
+    picture = photo(300, 200)
+    at_85, at_50 = (
+        len(encoded(picture, "JPEG", quality=85)),
+        len(encoded(picture, "JPEG", quality=50)),
+    )
+    limit = (at_85 + at_50) // 2
+    raw = encoded(picture, "BMP")
+
+    prepared = prepare_image(raw, TARGET, make_settings(max_image_bytes=limit))
+
+    assert prepared.sent.format == "JPEG"
+    assert at_50 <= prepared.sent.bytes <= limit
+
+
+def test_an_image_that_cannot_meet_the_byte_limit_is_refused(make_settings: MakeSettings) -> None:
+    raw = encoded(Image.frombytes("RGB", (300, 300), noise_bytes(300 * 300 * 3)), "BMP")
+
+    with pytest.raises(ToolFailure) as caught:
+        prepare_image(raw, TARGET, make_settings(max_image_bytes=1024))
+
+    assert caught.value.code is ErrorCode.RESOURCE_TOO_LARGE
+    assert "IMAGE_MCP_MAX_IMAGE_BYTES" in caught.value.message
+
+
+# --- sizes -----------------------------------------------------------------------------------
+
+
+def test_small_images_are_never_upscaled(settings: Settings) -> None:
+    for format_name in ("PNG", "BMP"):
+        prepared = prepare_image(encoded(photo(10, 7), format_name), TARGET, settings)
+        assert (prepared.sent.width, prepared.sent.height) == (10, 7)
+
+
+def test_extreme_strips_are_capped_to_an_encodable_edge(settings: Settings) -> None:
+    raw = encoded(Image.new("RGB", (30_000, 12), "white"), "PNG")  # 938 patches: in budget
+
+    prepared = _prepare_for(raw, "openai/gpt-5-mini", "auto", settings)
+
+    assert (prepared.sent.width, prepared.sent.height) == (8192, 3)
+
+
+@pytest.mark.parametrize("format_name", ["PNG", "JPEG"])
+@pytest.mark.parametrize(
+    ("max_edge", "sent"),
+    [
+        (510, (500, 375)),  # halving (reduce / DCT scaling) lands 2% under: used as is
+        (600, (600, 450)),  # halving would land 17% under: resampled to the exact target
+    ],
+)
+def test_shrinking_takes_a_cheap_halving_only_within_5_percent_of_the_target(
+    format_name: str, max_edge: int, sent: tuple[int, int], settings: Settings
+) -> None:
+    raw = encoded(photo(1000, 750), format_name)
+
+    prepared = prepare_image(raw, SizeTarget("default", max_edge, None), settings)
+
+    assert (prepared.sent.width, prepared.sent.height) == sent
+
+
+@pytest.fixture(scope="module")
+def wide_screenshot() -> tuple[bytes, int]:
+    """A 2560x1600 UI with 11 px text, as PNG, and the size of a plain PNG save of it."""
+    raw = encoded(screenshot(2560, 1600, text_px=11), "PNG")
+    return raw, len(raw)
+
+
+@pytest.mark.parametrize(
+    ("model", "detail"),
+    [
+        ("anthropic/claude-opus-4.7", "high"),
+        ("google/gemini-2.5-flash", "auto"),
+        ("google/gemini-3-flash-preview", "auto"),
+        ("mistralai/pixtral-large-2411", "auto"),
+    ],
+)
+def test_screenshot_text_stays_legible_where_the_model_can_see_it(
+    model: str, detail: str, wide_screenshot: tuple[bytes, int], settings: Settings
+) -> None:
+    raw, plain_png_bytes = wide_screenshot
+
+    prepared = _prepare_for(raw, model, detail, settings)
+
+    assert prepared.sent.format == "WEBP"
+    assert prepared.sent.height / 1600 * 11 >= 8
+    assert prepared.sent.bytes < plain_png_bytes
+
+
+@pytest.mark.parametrize(
+    ("model", "model_view"),
+    [
+        ("openai/gpt-4o", (1228, 768)),  # OpenAI scales to a 768 px short side itself
+        ("anthropic/claude-sonnet-4.5", (1356, 848)),  # Claude to about 1.15 MP itself
+    ],
+)
+def test_screenshots_reach_tile_and_standard_claude_models_at_their_full_view(
+    model: str, model_view: tuple[int, int], wide_screenshot: tuple[bytes, int], settings: Settings
+) -> None:
+    raw, plain_png_bytes = wide_screenshot
+
+    prepared = _prepare_for(raw, model, "auto", settings)
+
+    # These models never look at more than this; the text is as legible as they allow.
+    assert (prepared.sent.width, prepared.sent.height) == model_view
+    assert prepared.sent.format == "WEBP"
+    assert prepared.sent.bytes < plain_png_bytes
+
+
+def _prepare_for(raw: bytes, model: str, detail: str, settings: Settings) -> PreparedImage:
+    return prepare_image(raw, target_for_model(model, detail, settings), settings)  # type: ignore[arg-type]
