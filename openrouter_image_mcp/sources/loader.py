@@ -1,0 +1,84 @@
+"""Turn a tool's `image_path` argument into image bytes, whatever form it takes."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import httpx
+
+from ..settings import Settings
+from .classify import classify
+from .fetch import FetchLimits, UrlFetcher, resolve_host
+from .files import FileSandbox
+from .inline import decode_base64, decode_data_url
+from .models import Resolver, SourceImage
+from .policy import HostPolicy
+
+
+class ImageLoader:
+    """Loads images from URLs, local files, data URLs and base64 under the server's limits.
+
+    Owns one HTTP client for all fetches; close it with `aclose()` (or `async with`).
+    `resolver` and `transport` exist for tests and unusual deployments.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        resolver: Resolver | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._max_bytes = settings.max_image_bytes
+        self._client = httpx.AsyncClient(
+            transport=transport or _default_transport(),
+            # Reads are bounded by the fetcher's one deadline for the whole fetch.
+            timeout=httpx.Timeout(None, connect=settings.fetch_connect_timeout_s),
+            follow_redirects=False,  # each hop must be checked, see fetch.py
+            trust_env=False,  # a proxy from the environment would bypass address pinning
+        )
+        self._fetcher = UrlFetcher(
+            self._client,
+            HostPolicy.from_settings(settings),
+            resolver or resolve_host,
+            FetchLimits(
+                max_bytes=settings.max_image_bytes,
+                timeout_s=settings.fetch_timeout_s,
+                max_redirects=settings.max_redirects,
+            ),
+        )
+        self._files = FileSandbox(settings.effective_file_roots, settings.max_image_bytes)
+
+    async def load(self, image_path: str) -> SourceImage:
+        """The image bytes `image_path` refers to; raises ToolFailure when they cannot be had."""
+        text = image_path.strip()
+        kind = classify(text)
+        if kind == "url":
+            data = await self._fetcher.fetch(text)
+        elif kind == "file":
+            data = await self._files.read(text)
+        elif kind == "data_url":
+            data = decode_data_url(text, self._max_bytes)
+        else:
+            data = decode_base64(text, self._max_bytes)
+        return SourceImage(data, kind)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> ImageLoader:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _default_transport() -> httpx.AsyncHTTPTransport:
+    # No keep-alive: connections are opened to a pinned IP with a per-request TLS name, so a
+    # pooled connection could otherwise serve a different host name than it was verified for.
+    return httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))

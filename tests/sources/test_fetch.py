@@ -1,0 +1,351 @@
+"""URL fetching: pinned to checked addresses, redirects re-checked, capped, one deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from openrouter_image_mcp.errors import ErrorCode, ToolFailure
+from openrouter_image_mcp.sources.fetch import resolve_host
+from tests.sources.conftest import MakeLoader, Serve
+from tests.sources.fakes import PNG, FakeResolver, make_tls_pair
+from tests.sources.servers import Flood, drip, image, promise_only, redirect, send
+
+PUBLIC = "93.184.216.34"
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def recording(handler: Handler) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    """A transport answering with `handler` that keeps every request it was sent."""
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return handler(request)
+
+    return httpx.MockTransport(record), seen
+
+
+def streamed(status: int, body: bytes = b"", **headers: str) -> httpx.Response:
+    """A response as a network transport returns it: body not yet read."""
+    return httpx.Response(status, headers=headers, stream=httpx.ByteStream(body))
+
+
+def serve_png(request: httpx.Request) -> httpx.Response:
+    return streamed(200, PNG)
+
+
+async def failure_of(pending: Awaitable[object]) -> ToolFailure:
+    with pytest.raises(ToolFailure) as failure:
+        async with asyncio.timeout(10):  # generous bound; the assertions are about codes
+            await pending
+    return failure.value
+
+
+# --- Real servers on 127.0.0.1 ------------------------------------------------------------
+
+
+async def test_image_from_an_allowed_host(make_loader: MakeLoader, serve: Serve) -> None:
+    server = await serve({"/cat.png": image(PNG)})
+    loader = make_loader(allowed_hosts=["127.0.0.1"])
+    result = await loader.load(f"http://127.0.0.1:{server.port}/cat.png")
+    assert (result.kind, result.data) == ("url", PNG)
+    [(_, headers)] = server.requests
+    assert headers["accept-encoding"] == "identity"
+
+
+async def test_named_host_connects_to_the_address_it_was_checked_at(
+    make_loader: MakeLoader, serve: Serve
+) -> None:
+    server = await serve({"/cat.png": image(PNG)})
+    resolver = FakeResolver.fixed(img_test="127.0.0.1")
+    loader = make_loader(allowed_hosts=["img.test"], resolver=resolver)
+    assert (await loader.load(f"http://IMG.test:{server.port}/cat.png")).data == PNG
+    assert resolver.calls == [("img.test", server.port)]
+    assert server.requests[0][1]["host"] == f"img.test:{server.port}"
+
+
+async def test_name_resolving_to_loopback_is_refused_unless_allowed(
+    make_loader: MakeLoader, serve: Serve
+) -> None:
+    server = await serve({"/cat.png": image(PNG)})
+    url = f"http://sneaky.test:{server.port}/cat.png"
+    refused = make_loader(resolver=FakeResolver.fixed(sneaky_test="127.0.0.1"))
+    failure = await failure_of(refused.load(url))
+    assert failure.code == ErrorCode.BLOCKED_HOST
+    assert "resolves to 127.0.0.1, which is a loopback address" in failure.message
+    assert "add the host to IMAGE_MCP_ALLOWED_HOSTS" in failure.message
+    assert server.requests == []
+    allowed = make_loader(
+        allowed_hosts=["sneaky.test"], resolver=FakeResolver.fixed(sneaky_test="127.0.0.1")
+    )
+    assert (await allowed.load(url)).data == PNG
+
+
+async def test_redirect_to_a_private_target_is_refused(
+    make_loader: MakeLoader, serve: Serve
+) -> None:
+    server = await serve({"/secret.png": image(b"secret")})
+    server.routes["/start"] = redirect(f"http://127.0.0.1:{server.port}/secret.png")
+    loader = make_loader(
+        allowed_hosts=["img.test"], resolver=FakeResolver.fixed(img_test="127.0.0.1")
+    )
+    failure = await failure_of(loader.load(f"http://img.test:{server.port}/start"))
+    assert failure.code == ErrorCode.BLOCKED_HOST
+    assert server.paths() == ["/start"]
+
+
+@pytest.mark.parametrize(("max_redirects", "ok"), [(3, True), (2, False)])
+async def test_redirect_chains_are_capped(
+    make_loader: MakeLoader, serve: Serve, max_redirects: int, ok: bool
+) -> None:
+    routes = {
+        "/r0": redirect("/r1", "301 Moved Permanently"),
+        "/r1": redirect("r2"),  # relative to /r1
+        "/r2": redirect("/cat.png?v=2", "307 Temporary Redirect"),
+        "/cat.png?v=2": image(PNG),
+    }
+    server = await serve(routes)
+    loader = make_loader(allowed_hosts=["127.0.0.1"], max_redirects=max_redirects)
+    url = f"http://127.0.0.1:{server.port}/r0"
+    if ok:
+        assert (await loader.load(url)).data == PNG
+        return
+    failure = await failure_of(loader.load(url))
+    assert (failure.code, failure.retryable) == (ErrorCode.FETCH_FAILED, False)
+    assert "redirected more than 2 times" in failure.message
+    assert server.paths() == ["/r0", "/r1", "/r2"]
+
+
+async def test_a_dripping_server_cannot_outlast_the_deadline(
+    make_loader: MakeLoader, serve: Serve
+) -> None:
+    server = await serve({"/slow.png": drip(length=100, interval_s=0.2)})
+    loader = make_loader(allowed_hosts=["127.0.0.1"], fetch_timeout_s=1)
+    failure = await failure_of(loader.load(f"http://127.0.0.1:{server.port}/slow.png"))
+    assert (failure.code, failure.retryable) == (ErrorCode.FETCH_FAILED, True)
+    assert "timed out after 1 s" in failure.message
+
+
+async def test_declared_oversize_is_refused_before_reading_the_body(
+    make_loader: MakeLoader, serve: Serve
+) -> None:
+    # The body never comes: a client that waited for it would end in the fetch deadline.
+    server = await serve({"/huge.png": promise_only(64 << 20)})
+    loader = make_loader(allowed_hosts=["127.0.0.1"], max_image_bytes=64 << 10)
+    failure = await failure_of(loader.load(f"http://127.0.0.1:{server.port}/huge.png"))
+    assert failure.code == ErrorCode.RESOURCE_TOO_LARGE
+    assert "64 KiB" in failure.message
+
+
+async def test_undeclared_oversize_stops_the_download_early(
+    make_loader: MakeLoader, serve: Serve
+) -> None:
+    flood = Flood(total=64 << 20)
+    server = await serve({"/huge.png": flood})
+    loader = make_loader(allowed_hosts=["127.0.0.1"], max_image_bytes=64 << 10)
+    failure = await failure_of(loader.load(f"http://127.0.0.1:{server.port}/huge.png"))
+    assert failure.code == ErrorCode.RESOURCE_TOO_LARGE
+    async with asyncio.timeout(10):
+        await flood.done.wait()
+    # Socket buffers absorb a few MiB at most; reading everything would send all 64 MiB.
+    assert flood.sent < flood.total // 4
+
+
+async def test_connection_refused_is_a_fetch_failure(make_loader: MakeLoader) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again before the fetch: nothing listens
+    loader = make_loader(allowed_hosts=["127.0.0.1"])
+    failure = await failure_of(loader.load(f"http://127.0.0.1:{port}/cat.png"))
+    assert failure.code == ErrorCode.FETCH_FAILED
+    assert "could not connect to 127.0.0.1" in failure.message
+
+
+async def test_a_body_cut_short_is_a_fetch_failure(make_loader: MakeLoader, serve: Serve) -> None:
+    async def truncated(writer: asyncio.StreamWriter) -> None:
+        await send(writer, "200 OK", {"Content-Length": "1000"}, PNG[:10])
+
+    server = await serve({"/cut.png": truncated})
+    loader = make_loader(allowed_hosts=["127.0.0.1"])
+    failure = await failure_of(loader.load(f"http://127.0.0.1:{server.port}/cut.png"))
+    assert (failure.code, failure.retryable) == (ErrorCode.FETCH_FAILED, True)
+    assert "downloading the image from 127.0.0.1 failed" in failure.message
+
+
+async def test_https_uses_the_real_name_for_sni_and_the_certificate(
+    make_loader: MakeLoader, serve: Serve, tmp_path: Path
+) -> None:
+    good, wrong = make_tls_pair(tmp_path, "img.test"), make_tls_pair(tmp_path, "other.test")
+    names: list[str | None] = []
+    good.server.sni_callback = lambda _sock, name, _ctx: names.append(name)  # type: ignore[assignment,func-returns-value]
+    routes = {"/cat.png": image(PNG)}
+    server, impostor = await serve(routes, good.server), await serve(routes, wrong.server)
+
+    def loader_trusting(pair_client: ssl.SSLContext):
+        return make_loader(
+            allowed_hosts=["img.test"],
+            resolver=FakeResolver.fixed(img_test="127.0.0.1"),
+            transport=httpx.AsyncHTTPTransport(verify=pair_client),
+        )
+
+    result = await loader_trusting(good.client).load(f"https://img.test:{server.port}/cat.png")
+    assert (result.data, names) == (PNG, ["img.test"])
+    # Same pinned address, but the certificate is for another name: refused.
+    both = ssl.create_default_context()
+    both.load_verify_locations(tmp_path / "img.test.crt")
+    both.load_verify_locations(tmp_path / "other.test.crt")
+    failure = await failure_of(
+        loader_trusting(both).load(f"https://img.test:{impostor.port}/cat.png")
+    )
+    assert failure.code == ErrorCode.FETCH_FAILED
+    assert "certificate" in failure.message.lower()
+
+
+# --- Pinning and checks, observed through a transport -------------------------------------
+
+
+async def test_dns_rebinding_cannot_move_the_connection(make_loader: MakeLoader) -> None:
+    resolver = FakeResolver({"rebind.test": [[PUBLIC], ["127.0.0.1"]]})
+    transport, seen = recording(serve_png)
+    loader = make_loader(resolver=resolver, transport=transport)
+    assert (await loader.load("http://rebind.test/cat.png?size=2")).data == PNG
+    assert resolver.calls == [("rebind.test", 80)]
+    [request] = seen
+    assert (str(request.url), request.headers["host"]) == (
+        f"http://{PUBLIC}/cat.png?size=2",
+        "rebind.test",
+    )
+
+
+async def test_every_hop_is_resolved_once_and_pinned(make_loader: MakeLoader) -> None:
+    resolver = FakeResolver.fixed(a_test=PUBLIC, b_test="8.8.8.8")
+
+    def hop(request: httpx.Request) -> httpx.Response:
+        if request.headers["host"] == "a.test":
+            return streamed(302, Location="https://b.test:8443/img")
+        return serve_png(request)
+
+    transport, seen = recording(hop)
+    loader = make_loader(resolver=resolver, transport=transport)
+    assert (await loader.load("http://a.test/start")).data == PNG
+    assert resolver.calls == [("a.test", 80), ("b.test", 8443)]
+    assert [str(request.url) for request in seen] == [
+        f"http://{PUBLIC}/start",
+        "https://8.8.8.8:8443/img",
+    ]
+    assert seen[1].headers["host"] == "b.test:8443"
+    assert seen[1].extensions["sni_hostname"] == "b.test"
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://internal.test/x", "http://169.254.169.254/latest/meta-data/",
+     "http://[::ffff:127.0.0.1]/", "http://0x7f.1/", "file:///etc/passwd", "ftp://a.test/x",
+     "http://user:pw@a.test/x"],
+)  # fmt: skip
+async def test_redirects_are_checked_like_the_first_url(
+    make_loader: MakeLoader, location: str
+) -> None:
+    resolver = FakeResolver.fixed(a_test=PUBLIC, internal_test="10.0.0.5")
+    transport, seen = recording(lambda _: streamed(302, Location=location))
+    failure = await failure_of(
+        make_loader(resolver=resolver, transport=transport).load("http://a.test/x")
+    )
+    assert failure.code == ErrorCode.BLOCKED_HOST
+    assert len(seen) == 1
+
+
+async def test_one_refused_address_refuses_the_host(make_loader: MakeLoader) -> None:
+    resolver = FakeResolver({"mixed.test": [[PUBLIC, "10.0.0.5"]]})
+    transport, seen = recording(serve_png)
+    failure = await failure_of(
+        make_loader(resolver=resolver, transport=transport).load("http://mixed.test/x.png")
+    )
+    assert failure.code == ErrorCode.BLOCKED_HOST
+    assert "10.0.0.5, which is a private address" in failure.message
+    assert seen == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://2130706433/", "http://0177.0.0.1/", "http://0x7f.1/", "http://127.1/",
+     "http://10.1/", "http://[::1]/", "http://[fd00::1]:8080/", "HTTP://169.254.169.254/",
+     "http://[64:ff9b::a9fe:a9fe]/"],
+)  # fmt: skip
+async def test_ip_literals_are_judged_by_value_without_dns(
+    make_loader: MakeLoader, url: str
+) -> None:
+    resolver = FakeResolver({})
+    failure = await failure_of(make_loader(resolver=resolver).load(url))
+    assert failure.code == ErrorCode.BLOCKED_HOST
+    assert resolver.calls == []
+
+
+@pytest.mark.parametrize(
+    ("url", "settings"),
+    [
+        ("http://user:pw@img.test/x.png", {}),
+        ("https://vault.corp.test/x.png", {"allowed_hosts": ["*.corp.test"],
+                                           "blocked_hosts": ["vault.corp.test"]}),
+        ("https://corp.test/x.png", {"allowed_hosts": ["*.corp.test"]}),
+    ],
+)  # fmt: skip
+async def test_host_lists_and_credentials_refuse_before_dns(
+    make_loader: MakeLoader, url: str, settings: dict[str, object]
+) -> None:
+    resolver = FakeResolver({})
+    failure = await failure_of(make_loader(resolver=resolver, **settings).load(url))
+    assert failure.code == ErrorCode.BLOCKED_HOST
+    assert resolver.calls == []
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(404, False), (403, False), (429, True), (503, True)]
+)
+async def test_error_statuses_name_the_status(
+    make_loader: MakeLoader, status: int, retryable: bool
+) -> None:
+    transport, _ = recording(lambda _: streamed(status))
+    loader = make_loader(resolver=FakeResolver.fixed(a_test=PUBLIC), transport=transport)
+    failure = await failure_of(loader.load("https://a.test/x.png?token=SECRET"))
+    assert (failure.code, failure.retryable) == (ErrorCode.FETCH_FAILED, retryable)
+    assert f"a.test answered HTTP {status}" in failure.message
+    assert "SECRET" not in failure.message
+
+
+async def test_dns_failure_is_a_fetch_failure_without_the_query(make_loader: MakeLoader) -> None:
+    failure = await failure_of(
+        make_loader(resolver=FakeResolver({})).load("https://gone.test/x.png?token=SECRET")
+    )
+    assert failure.code == ErrorCode.FETCH_FAILED
+    assert "could not resolve the host name gone.test" in failure.message
+    assert "SECRET" not in failure.message
+
+
+async def test_compressed_bodies_are_refused(make_loader: MakeLoader) -> None:
+    transport, _ = recording(
+        lambda _: streamed(200, b"\x1f\x8b...", **{"Content-Encoding": "gzip"})
+    )
+    loader = make_loader(resolver=FakeResolver.fixed(a_test=PUBLIC), transport=transport)
+    failure = await failure_of(loader.load("https://a.test/x.png"))
+    assert failure.code == ErrorCode.FETCH_FAILED
+    assert "gzip" in failure.message
+
+
+@pytest.mark.parametrize(
+    "url", ["http://", "http:///x.png", "http://[::1/", "http://a.test:99999/"]
+)
+async def test_malformed_urls_are_invalid_input(make_loader: MakeLoader, url: str) -> None:
+    failure = await failure_of(make_loader(resolver=FakeResolver({})).load(url))
+    assert failure.code == ErrorCode.INVALID_INPUT
+
+
+async def test_default_resolver_uses_the_system_resolver() -> None:
+    assert set(await resolve_host("localhost", 80)) & {"127.0.0.1", "::1"}
