@@ -1,0 +1,123 @@
+"""Every cost control a tool call passes through, in the order the pipeline calls them.
+
+- `admit`: the rate limit (per client and tool), then the daily budgets, before any work;
+- `cached`: the answer cache, keyed on the image's content; a hit ends the call;
+- `share`: identical calls under way share one upstream request, whose answer is cached;
+- `gate`: the cap on upstream requests at once, wrapped around the OpenRouter call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from ..settings import Settings
+from .budget import Budget
+from .cache import AnswerCache, Reply, Served
+from .inflight import InFlight
+from .ledger import Counter, Tally, UtcDay
+from .outage import StoreUnavailable, refusal
+from .ratelimit import RateLimits
+from .slots import UpstreamSlots
+from .state import SharedState, open_shared_state
+
+logger = logging.getLogger(__name__)
+
+RequestT = TypeVar("RequestT")
+ResultT = TypeVar("ResultT")
+
+
+class CostControls:
+    def __init__(self, settings: Settings, state: SharedState) -> None:
+        self._settings = settings
+        self._ledger = state.ledger
+        self._rate_limits = RateLimits(state.limits, settings.rate_limit)
+        self._budget = Budget(
+            state.ledger,
+            per_client_usd=settings.budget_usd_per_day,
+            global_usd=settings.global_budget_usd_per_day,
+        )
+        self._cache = AnswerCache(state.answers, settings.cache_ttl_s)
+        self._in_flight: InFlight[Reply] = InFlight()
+        self._slots = UpstreamSlots(settings.max_concurrency, settings.queue_timeout_s)
+
+    async def admit(self, client: str, tool: str) -> None:
+        """Raise RATE_LIMITED or BUDGET_EXCEEDED, or count the call as admitted."""
+        day = UtcDay.now()
+        try:
+            await self._rate_limits.hit(client, tool)
+            await self._budget.check(client, day)
+        except StoreUnavailable as outage:
+            logger.error("%s (%s); refusing calls until it answers", outage, outage.__cause__)
+            raise refusal(outage) from None
+        await self._count(day, client, "calls")
+
+    async def cached(self, key: str, client: str) -> Served | None:
+        reply = await self._cache.get(key)
+        if reply is None:
+            return None
+        await self._count(UtcDay.now(), client, "hits")
+        return Served(reply, "hit")
+
+    async def share(self, key: str, client: str, produce: Callable[[], Awaitable[Reply]]) -> Served:
+        """`produce`'s reply, run once for every identical call under way at the same time.
+
+        The spend is charged to the client whose call started the request.
+        """
+
+        async def work() -> Reply:
+            reply = await produce()
+            if reply.cost_usd:
+                await self._count(UtcDay.now(), client, "spend_usd", reply.cost_usd)
+            await self._cache.put(key, reply)
+            return reply
+
+        reply, joined = await self._in_flight.run(key, work)
+        if not joined:
+            return Served(reply, "miss")
+        await self._count(UtcDay.now(), client, "shared")
+        return Served(reply, "shared")
+
+    def gate(
+        self, call: Callable[[RequestT], Awaitable[ResultT]]
+    ) -> Callable[[RequestT], Awaitable[ResultT]]:
+        """`call` (an upstream request) run within the concurrency cap."""
+        return self._slots.gate(call)
+
+    async def usage(self) -> dict[str, Any]:
+        """Today's counters per client and in total; raises `StoreUnavailable`."""
+        day = UtcDay.now()
+        tallies = await self._ledger.read(day)
+        return {
+            "day": day.key,
+            "resets_in_s": int(day.seconds_left()),
+            "shared_across_replicas": self._settings.redis_url is not None,
+            "budgets_usd": {
+                "per_client": self._settings.budget_usd_per_day,
+                "global": self._settings.global_budget_usd_per_day,
+            },
+            "clients": {name: tallies[name].as_json() for name in sorted(tallies)},
+            "total": Tally.total(tallies.values()).as_json(),
+        }
+
+    async def aclose(self) -> None:
+        await self._in_flight.aclose()
+
+    async def _count(self, day: UtcDay, client: str, counter: Counter, amount: float = 1) -> None:
+        # Counting is for visibility (and spend for budgets): it never fails a call.
+        try:
+            await self._ledger.add(day, client, counter, amount)
+        except StoreUnavailable as outage:
+            logger.warning("%s; %s for client %s not counted", outage, counter, client)
+
+
+@asynccontextmanager
+async def open_cost_controls(settings: Settings) -> AsyncIterator[CostControls]:
+    async with open_shared_state(settings) as state:
+        controls = CostControls(settings, state)
+        try:
+            yield controls
+        finally:
+            await controls.aclose()

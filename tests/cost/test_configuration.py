@@ -1,0 +1,47 @@
+"""The cost-control settings are checked when the server starts, never at the first call."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from openrouter_image_mcp.cli import describe_invalid_settings
+from openrouter_image_mcp.cost.state import limits_uri
+from openrouter_image_mcp.settings import Settings
+
+
+@pytest.mark.parametrize("spec", ["60/minute", "10/second;300/hour", "5 per 2 seconds"])
+def test_rate_limits_in_the_limits_syntax_are_accepted(spec: str) -> None:
+    assert Settings(_env_file=None, transport="stdio", rate_limit=spec).rate_limit == spec
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("rate_limit", "lots", "write it like '60/minute'"),
+        ("rate_limit", "", "write it like '60/minute'"),
+        ("redis_url", "http://:hunter2@cache:6379", "start it with redis://"),
+    ],
+)
+def test_bad_values_name_the_variable_and_never_echo_the_value(
+    field: str, value: str, says: str
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Settings(_env_file=None, transport="stdio", **{field: value})
+
+    report = describe_invalid_settings(raised.value)
+    assert f"IMAGE_MCP_{field.upper()}" in report
+    assert says in report
+    assert "hunter2" not in report
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("redis://:pw@cache:6379/2", "async+redis://:pw@cache:6379/2"),
+        ("rediss://cache:6380", "async+rediss://cache:6380"),
+        ("unix:///run/redis.sock?db=1", "async+redis+unix:///run/redis.sock?db=1"),
+    ],
+)
+def test_redis_urls_are_spelled_for_the_limits_library(url: str, expected: str) -> None:
+    assert limits_uri(url) == expected
