@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import parse_many
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -66,6 +68,14 @@ class Settings(BaseSettings):
     upstream_max_retries: int = Field(default=2, ge=0, le=10)
     default_max_tokens: int = Field(default=2048, ge=1)
     max_tokens_ceiling: int = Field(default=8192, ge=1)
+    review_max_tokens: int = Field(
+        default=4096,
+        ge=1,
+        description=(
+            "max_tokens for the two review tools when the call omits it: their JSON answers run "
+            "to ~2000 tokens, and a cut-off answer is a failed call. Capped by the ceiling."
+        ),
+    )
     allowed_models: CommaList = Field(default_factory=list)
 
     # --- Transport --------------------------------------------------------------------------
@@ -123,9 +133,9 @@ class Settings(BaseSettings):
             client, sep, secret = item.partition(":")
             if not sep:
                 client, secret = f"client-{index}", item
-            if len(secret) < 16:
+            if len(secret) < 8:
                 raise ValueError(
-                    f"token #{index} is shorter than 16 characters; use a long random token "
+                    f"token #{index} is shorter than 8 characters; use a long random token "
                     "(e.g. `openssl rand -hex 32`)"
                 )
             tokens.append(AuthToken(client.strip() or f"client-{index}", secret.strip()))
@@ -140,6 +150,24 @@ class Settings(BaseSettings):
             if any(not item for item in items):
                 raise ValueError("empty directory in the list; name each root explicitly")
             return [Path(item).expanduser() for item in items]
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                "not a rate limit; write it like '60/minute', or several like '10/second;300/hour'"
+            ) from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(REDIS_SCHEMES):
+            raise ValueError(f"not a Redis URL; start it with {' or '.join(REDIS_SCHEMES)}")
         return value
 
     @field_validator("openrouter_base_url")

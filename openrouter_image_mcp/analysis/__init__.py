@@ -1,0 +1,1 @@
+"""The shared analysis path, its prompts and its structured output models."""

@@ -1,0 +1,242 @@
+"""The one analysis path all three tools share.
+
+admit the call (rate limit, budget) → load the bytes → answer from the cache, or prepare the
+image (in a worker thread) → ask OpenRouter, one request shared by identical calls under way
+→ (validate the structured answer) → a tool result with `_meta`. A tool differs from the
+others only in the prompt and the output model it passes in `AnalysisTask`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from fastmcp.tools.base import ToolResult
+from mcp_types import TextContent
+from pydantic import BaseModel
+
+from ..cost import AnswerSpec, Reply, Served, answer_key
+from ..errors import ErrorCode, ToolFailure
+from ..imaging import Detail, PreparedImage, prepare_image, target_for_model
+from ..logs import CALL_LOGGER
+from ..openrouter import ChatRequest, Completion, image_message
+from ..runtime import Runtime
+from .structured import request_structured
+
+logger = logging.getLogger(__name__)
+call_logger = logging.getLogger(CALL_LOGGER)
+
+Progress = Callable[[str], Awaitable[None]]
+"""Reports that a stage finished; the message names the stage."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisTask:
+    tool: str
+    image_path: str
+    prompt: str
+    model: str | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    detail: Detail = "auto"
+    output_model: type[BaseModel] | None = None
+
+
+@dataclass(slots=True)
+class Timer:
+    started: float = field(default_factory=time.perf_counter)
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def lap(self, name: str, since: float) -> float:
+        self.marks[name] = round((time.perf_counter() - since) * 1000, 1)
+        return time.perf_counter()
+
+    def as_meta(self) -> dict[str, float]:
+        total = round((time.perf_counter() - self.started) * 1000, 1)
+        return {**self.marks, "total": total}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a successful analysis produced: the reply and everything `_meta` reports."""
+
+    text: str
+    structured: dict[str, Any] | None
+    completion: Completion
+    image: PreparedImage
+
+    def reply(self) -> Reply:
+        """The answer as the cache keeps it."""
+        return Reply(
+            text=self.text,
+            structured=self.structured,
+            meta=self.meta(),
+            cost_usd=self.completion.usage.cost or 0.0,
+        )
+
+    def meta(self) -> dict[str, Any]:
+        c = self.completion
+        return {
+            "model": c.model,
+            "provider": c.provider,
+            "generation_id": c.generation_id,
+            "finish_reason": c.finish_reason,
+            "usage": c.usage.as_meta(),
+            "image": {
+                "received": self.image.received.as_meta(),
+                "sent": {**self.image.sent.as_meta(), "passthrough": self.image.passthrough},
+            },
+        }
+
+
+class Analyzer:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._settings = runtime.settings
+
+    async def run(self, task: AnalysisTask, *, client: str, progress: Progress) -> ToolResult:
+        """Run one tool call; every failure comes back as an error result, never raised."""
+        timer = Timer()
+        outcome: dict[str, Any] = {"client": client, "tool": task.tool}
+        try:
+            served = await self._serve(task, client, timer, progress)
+        except ToolFailure as failure:
+            outcome["code"] = str(failure.code)
+            result = error_result(failure)
+        except Exception:
+            logger.exception("unexpected failure in %s", task.tool)
+            outcome["code"] = str(ErrorCode.INTERNAL)
+            result = error_result(
+                ToolFailure(
+                    ErrorCode.INTERNAL,
+                    "The server hit an unexpected error; try again, and report it if it persists.",
+                )
+            )
+        else:
+            meta = {**served.meta(), "timings_ms": timer.as_meta()}
+            outcome.update(code="OK", cache=served.cache, **_log_fields(meta))
+            result = success_result(served.reply, meta)
+        outcome["latency_ms"] = timer.as_meta()["total"]
+        call_logger.info("tool call", extra=outcome)
+        return result
+
+    async def _serve(
+        self, task: AnalysisTask, client: str, timer: Timer, progress: Progress
+    ) -> Served:
+        model = self._resolve_model(task.model)
+        max_tokens = self._resolve_max_tokens(task.max_tokens)
+        cost = self._runtime.cost
+        await cost.admit(client, task.tool)
+        mark = timer.started
+
+        source = await self._runtime.loader.load(task.image_path)
+        mark = timer.lap("load", mark)
+        await progress("image loaded")
+
+        # Keyed on the bytes as loaded, before preparation (deterministic given the rest of
+        # the key), so a cache hit never decodes the image.
+        key = answer_key(source.data, answer_spec(task, model, max_tokens), self._settings)
+        cached = await cost.cached(key, client)
+        if cached is not None:
+            return cached
+
+        image = await self._prepare(source.data, model, task.detail)
+        del source  # the original bytes are no longer needed; free them before the wait
+        mark = timer.lap("prepare", mark)
+        await progress("image prepared")
+
+        request = ChatRequest(
+            model=model,
+            messages=[image_message(task.prompt, image.data_url, task.detail)],
+            max_tokens=max_tokens,
+            temperature=task.temperature,
+        )
+        await progress("waiting on the model")
+        served = await cost.share(key, client, lambda: self._ask(request, task.output_model, image))
+        timer.lap("upstream", mark)
+        await progress("answer validated")
+        return served
+
+    async def _ask(
+        self, request: ChatRequest, output_model: type[BaseModel] | None, image: PreparedImage
+    ) -> Reply:
+        complete = self._runtime.cost.gate(self._runtime.openrouter.complete)
+        if output_model is None:
+            completion = await complete(request)
+            text, structured = completion.content, None
+        else:
+            completion, validated = await request_structured(complete, request, output_model)
+            structured = validated.model_dump(mode="json")
+            text = validated.model_dump_json(indent=2)
+        return Answer(text=text, structured=structured, completion=completion, image=image).reply()
+
+    async def _prepare(self, raw: bytes, model: str, detail: Detail) -> PreparedImage:
+        target = target_for_model(model, detail, self._settings)
+        return await anyio.to_thread.run_sync(
+            prepare_image, raw, target, self._settings, limiter=self._runtime.image_workers
+        )
+
+    def _resolve_model(self, requested: str | None) -> str:
+        model = (requested or "").strip() or self._settings.default_model
+        allowed = self._settings.allowed_models
+        if allowed and model not in allowed:
+            raise ToolFailure(
+                ErrorCode.INVALID_INPUT,
+                f"Model '{model[:100]}' is not allowed on this server; use one of: "
+                f"{', '.join(allowed)} (or omit `model` for the default).",
+            )
+        return model
+
+    def _resolve_max_tokens(self, requested: int | None) -> int:
+        ceiling = self._settings.max_tokens_ceiling
+        if requested is not None and requested > ceiling:
+            raise ToolFailure(
+                ErrorCode.INVALID_INPUT,
+                f"max_tokens {requested} is above this server's ceiling of {ceiling}; "
+                "ask for fewer tokens or omit max_tokens.",
+            )
+        return requested or self._settings.default_max_tokens
+
+
+def answer_spec(task: AnalysisTask, model: str, max_tokens: int) -> AnswerSpec:
+    """What decides the answer besides the image: the task, with the defaults applied."""
+    return AnswerSpec(
+        tool=task.tool,
+        prompt=task.prompt,
+        model=model,
+        max_tokens=max_tokens,
+        temperature=task.temperature,
+        detail=task.detail,
+        output_model=task.output_model,
+    )
+
+
+def success_result(reply: Reply, meta: dict[str, Any]) -> ToolResult:
+    return ToolResult(
+        content=[TextContent(type="text", text=reply.text)],
+        structured_content=reply.structured,
+        meta=meta,
+    )
+
+
+def error_result(failure: ToolFailure) -> ToolResult:
+    return ToolResult(
+        content=[TextContent(type="text", text=f"{failure.code}: {failure.message}")],
+        structured_content=failure.to_payload(),
+        meta={"error_code": str(failure.code)},
+        is_error=True,
+    )
+
+
+def _log_fields(meta: dict[str, Any]) -> dict[str, Any]:
+    """The parts of `_meta` worth a log line: sizes and usage, never content."""
+    return {
+        "model": meta["model"],
+        "image_received": meta["image"]["received"],
+        "image_sent": meta["image"]["sent"],
+        "usage": meta["usage"],
+    }

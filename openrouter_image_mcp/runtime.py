@@ -1,0 +1,45 @@
+"""The long-lived objects one server shares between calls, opened and closed with it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import anyio
+
+from .cost import CostControls, open_cost_controls
+from .openrouter import OpenRouterClient
+from .settings import Settings
+from .sources import ImageLoader
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    settings: Settings
+    loader: ImageLoader
+    openrouter: OpenRouterClient
+    # Bounds CPU-bound image work in worker threads, so a burst of large images queues
+    # instead of exhausting memory or starving the event loop's own thread.
+    image_workers: anyio.CapacityLimiter
+    # Rate limits, budgets, the answer cache and the cap on upstream requests.
+    cost: CostControls
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    loader = ImageLoader(settings)
+    openrouter = OpenRouterClient(settings)
+    try:
+        async with open_cost_controls(settings) as cost:
+            yield Runtime(
+                settings=settings,
+                loader=loader,
+                openrouter=openrouter,
+                image_workers=anyio.CapacityLimiter(settings.image_workers),
+                cost=cost,
+            )
+    finally:
+        with anyio.CancelScope(shield=True):
+            await openrouter.aclose()
+            await loader.aclose()
