@@ -1,0 +1,148 @@
+"""The streamable-HTTP application: the MCP endpoint at /mcp plus health checks.
+
+Layout: an outer Starlette app serves /healthz and /readyz itself and mounts FastMCP's app for
+everything else. The health routes sit outside FastMCP's Host/Origin guard on purpose:
+orchestrators probe with whatever Host they like (a pod IP, a container name), and the answers
+carry no secrets. Everything inside the mount (/mcp and any custom route) is guarded, and /mcp
+also authenticated when tokens are configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from fastmcp import FastMCP
+from fastmcp.server.http import StarletteWithLifespan, StreamableHTTPASGIApp
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import RequestBodyLimitMiddleware
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from . import __version__
+from .cost import add_usage_route
+from .settings import Settings
+
+MCP_PATH = "/mcp"
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+ANY_HOST = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserPolicy:
+    """What FastMCP's Host/Origin guard accepts (fnmatch patterns; a Host's port is ignored)."""
+
+    allowed_hosts: list[str]
+    allowed_origins: list[str]
+
+
+def browser_policy(settings: Settings) -> BrowserPolicy:
+    """Turn IMAGE_MCP_ALLOWED_ORIGINS into the guard's allow-lists.
+
+    An entry is a hostname (any scheme and port) or an origin (exactly that). A loopback bind
+    also accepts localhost names on any port. A non-loopback bind with an empty list accepts any
+    Host, since behind a proxy the public name is not known here; browser Origins must then be
+    same-origin. The guard itself always accepts loopback Hosts as well.
+    """
+    hosts: list[str] = []
+    origins: list[str] = []
+    for entry in settings.allowed_origins:
+        if "://" in entry:
+            origins.append(entry)
+            hosts.append(urlsplit(entry).netloc)
+        else:
+            hosts.append(entry)
+            origins.extend(_origins_of_host(entry))
+    if settings.binds_loopback:
+        hosts.extend(LOOPBACK_HOSTS)
+    elif not hosts:
+        hosts.append(ANY_HOST)
+    return BrowserPolicy(allowed_hosts=hosts, allowed_origins=origins)
+
+
+def _origins_of_host(host: str) -> list[str]:
+    try:
+        has_port = urlsplit(f"//{host}").port is not None
+    except ValueError:
+        has_port = False
+    port = "" if has_port else ":*"
+    return [f"http://{host}{port}", f"https://{host}{port}"]
+
+
+def readiness_problems(settings: Settings) -> list[str]:
+    """Why this server cannot answer tool calls yet; empty when it can. Never includes values."""
+    problems = []
+    if not settings.api_key:
+        problems.append("OPENROUTER_API_KEY is not set; tool calls would fail with CONFIG_ERROR")
+    return problems
+
+
+def health_routes(settings: Settings) -> list[Route]:
+    async def healthz(request: Request) -> JSONResponse:
+        """Liveness: the process answers. No auth, no upstream call."""
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: configured well enough to serve tool calls. No auth, no upstream call."""
+        problems = readiness_problems(settings)
+        if problems:
+            return JSONResponse({"status": "not_ready", "reasons": problems}, status_code=503)
+        return JSONResponse({"status": "ready", "version": __version__})
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+
+
+def set_body_limit(mcp_app: Starlette, max_bytes: int) -> None:
+    """Make the MCP SDK's own request-body check (413 before parsing) use `max_bytes`.
+
+    The SDK fixes it at 4 MiB when FastMCP creates the session manager inside the app's
+    lifespan, and FastMCP has no parameter for it; so this runs right after start-up and
+    adjusts that one check in place rather than adding a second one. It fails loudly if the
+    layout ever changes, rather than silently keeping 4 MiB.
+    """
+    manager = _session_manager(mcp_app)
+    if not isinstance(manager.asgi_app, RequestBodyLimitMiddleware):
+        raise RuntimeError("the MCP SDK no longer limits request bodies where expected")
+    manager.asgi_app.max_body_size = max_bytes
+    manager.max_request_body_size = max_bytes
+
+
+def _session_manager(mcp_app: Starlette) -> StreamableHTTPSessionManager:
+    for route in mcp_app.routes:
+        if isinstance(route, Route) and route.path == MCP_PATH:
+            # With auth on, FastMCP wraps the endpoint in RequireAuthMiddleware.
+            endpoint = getattr(route.app, "app", route.app)
+            if isinstance(endpoint, StreamableHTTPASGIApp) and endpoint.session_manager:
+                return endpoint.session_manager
+    raise RuntimeError(f"no running MCP session manager at {MCP_PATH}")
+
+
+def build_http_app(mcp: FastMCP, settings: Settings) -> Starlette:
+    """The ASGI app uvicorn serves: health routes, then FastMCP's guarded /mcp app."""
+    policy = browser_policy(settings)
+    add_usage_route(mcp)  # custom routes are collected when FastMCP builds its app: add first
+    mcp_app: StarletteWithLifespan = mcp.http_app(
+        path=MCP_PATH,
+        stateless_http=settings.stateless_http,
+        host_origin_protection=True,
+        allowed_hosts=policy.allowed_hosts,
+        allowed_origins=policy.allowed_origins,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with mcp_app.lifespan(app):
+            set_body_limit(mcp_app, settings.effective_max_request_bytes)
+            yield
+
+    return Starlette(
+        routes=[*health_routes(settings), Mount("/", app=mcp_app)],
+        lifespan=lifespan,
+    )
