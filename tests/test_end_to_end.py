@@ -3,47 +3,26 @@ the answer comes back, in memory, over streamable HTTP and over stdio."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
 
-from openrouter_image_mcp.http_app import build_http_app
-from openrouter_image_mcp.server import build_server
 from openrouter_image_mcp.settings import Settings
+from tests.app.helpers import serving
 from tests.fake_openrouter import FakeOpenRouter
 from tests.helpers import call, data_url, in_memory_client, png_bytes, text_of
 from tests.sources.servers import TinyServer, image
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@asynccontextmanager
-async def serve_http(settings: Settings) -> AsyncIterator[str]:
-    """The real HTTP app under uvicorn on a free loopback port; yields the /mcp URL."""
-    app = build_http_app(build_server(settings), settings)
-    sock = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture
@@ -136,7 +115,7 @@ async def test_meta_reports_model_usage_image_and_timings(
 
 async def test_streamable_http_serves_the_tool(fake: FakeOpenRouter, picture: Path) -> None:
     settings = fake.settings(file_roots=[picture.parent])
-    async with serve_http(settings) as url, Client(StreamableHttpTransport(url)) as client:
+    async with serving(settings) as base, Client(StreamableHttpTransport(f"{base}/mcp")) as client:
         tools = {tool.name for tool in await client.list_tools()}
         assert "analyze_image" in tools
         by_path = await call(client, image_path=str(picture))
@@ -148,7 +127,10 @@ async def test_streamable_http_serves_the_tool(fake: FakeOpenRouter, picture: Pa
 async def test_http_refuses_local_files_unless_roots_are_configured(
     fake: FakeOpenRouter, picture: Path
 ) -> None:
-    async with serve_http(fake.settings()) as url, Client(StreamableHttpTransport(url)) as client:
+    async with (
+        serving(fake.settings()) as base,
+        Client(StreamableHttpTransport(f"{base}/mcp")) as client,
+    ):
         result = await call(client, image_path=str(picture))
     assert result.structured_content["error"]["code"] == "UNSAFE_PATH"
     assert "IMAGE_MCP_FILE_ROOTS" in result.structured_content["error"]["message"]
