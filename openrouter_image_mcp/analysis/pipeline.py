@@ -8,6 +8,7 @@ others only in the prompt and the output model it passes in `AnalysisTask`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -44,6 +45,24 @@ class AnalysisTask:
     temperature: float | None = None
     detail: Detail = "auto"
     output_model: type[BaseModel] | None = None
+
+
+@dataclass(slots=True)
+class Handover:
+    """Bytes that are taken exactly once, so the giver no longer keeps them alive."""
+
+    data: bytes | None
+
+    def take(self) -> bytes:
+        data, self.data = self.data, None
+        if data is None:
+            raise RuntimeError("the image bytes were already taken")
+        return data
+
+
+async def report_quietly(progress: Progress, stage: str) -> None:
+    with contextlib.suppress(Exception):
+        await progress(stage)
 
 
 @dataclass(slots=True)
@@ -139,27 +158,45 @@ class Analyzer:
 
         # Keyed on the bytes as loaded, before preparation (deterministic given the rest of
         # the key), so a cache hit never decodes the image.
-        key = answer_key(source.data, answer_spec(task, model, max_tokens), self._settings)
+        spec = answer_spec(task, model, max_tokens)
+        key = answer_key(source.data, spec, self._settings)
         cached = await cost.cached(key, client)
         if cached is not None:
             return cached
 
-        image = await self._prepare(source.data, model, task.detail)
-        del source  # the original bytes are no longer needed; free them before the wait
-        mark = timer.lap("prepare", mark)
-        await progress("image prepared")
-
-        request = ChatRequest(
-            model=model,
-            messages=[image_message(task.prompt, image.data_url, task.detail)],
-            max_tokens=max_tokens,
-            temperature=task.temperature,
+        # Identical calls under way together share one preparation and one upstream request.
+        # The bytes are handed over once, so nothing keeps them alive during the model wait.
+        handover = Handover(source.data)
+        del source
+        served = await cost.share(
+            key, client, lambda: self._produce(handover.take(), task, spec, timer, progress)
         )
-        await progress("waiting on the model")
-        served = await cost.share(key, client, lambda: self._ask(request, task.output_model, image))
-        timer.lap("upstream", mark)
         await progress("answer validated")
         return served
+
+    async def _produce(
+        self, raw: bytes, task: AnalysisTask, spec: AnswerSpec, timer: Timer, progress: Progress
+    ) -> Reply:
+        """Prepare the image and ask the model: the work shared by identical calls.
+
+        `progress` and `timer` belong to the call that started the work; progress is reported
+        best-effort, so that caller hanging up cannot fail the work for the others.
+        """
+        mark = time.perf_counter()
+        image = await self._prepare(raw, spec.model, task.detail)
+        del raw  # free the original bytes before the model wait
+        mark = timer.lap("prepare", mark)
+        await report_quietly(progress, "image prepared")
+        request = ChatRequest(
+            model=spec.model,
+            messages=[image_message(task.prompt, image.data_url, task.detail)],
+            max_tokens=spec.max_tokens,
+            temperature=task.temperature,
+        )
+        await report_quietly(progress, "waiting on the model")
+        reply = await self._ask(request, task.output_model, image)
+        timer.lap("upstream", mark)
+        return reply
 
     async def _ask(
         self, request: ChatRequest, output_model: type[BaseModel] | None, image: PreparedImage

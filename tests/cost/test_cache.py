@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from openrouter_image_mcp.analysis import pipeline
 from openrouter_image_mcp.cost.keys import AnswerSpec, answer_key
 from tests.cost.helpers import (
     MakeImage,
@@ -162,14 +163,26 @@ async def test_a_zero_ttl_turns_the_cache_off(
 
 
 async def test_identical_calls_under_way_share_one_request(
-    fake: FakeOpenRouter, make_settings: MakeSettings, make_image: MakeImage
+    fake: FakeOpenRouter,
+    make_settings: MakeSettings,
+    make_image: MakeImage,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    preparations = []
+    prepare = pipeline.prepare_image
+
+    def counting_prepare(*args: object) -> object:
+        preparations.append(args[0])
+        return prepare(*args)
+
+    monkeypatch.setattr(pipeline, "prepare_image", counting_prepare)
     fake.latency_s = 0.3
     image = make_image()
     async with connected(make_settings()) as client:
         results = await asyncio.gather(*(analyze(client, image) for _ in range(8)))
 
     assert len(fake.completions) == 1
+    assert len(preparations) == 1  # the image was decoded once, not once per caller
     statuses = sorted(cache_status(result) for result in results)
     assert statuses == ["miss"] + ["shared"] * 7
     assert len({result.content[0].text for result in results}) == 1
