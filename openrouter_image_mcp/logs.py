@@ -19,7 +19,13 @@ from .settings import Settings
 
 CALL_LOGGER = "openrouter_image_mcp.calls"
 _DATA_URL = re.compile(r"data:[\w/+.-]*;base64,[A-Za-z0-9+/=_-]{16,}")
-_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# Record attributes that are not "extra" fields; uvicorn's color_message is a terminal-only
+# copy of the message with ANSI escapes.
+_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class Redactor(logging.Filter):
