@@ -715,6 +715,9 @@ class FakeOpenRouter:
         self._script: deque[Behaviour] = deque()
         self._requests: list[RecordedRequest] = []
         self._socket = socket.create_server(("127.0.0.1", port))
+        # Accepted sockets inherit this; without it asyncio leaves Nagle on (the socket's
+        # proto is 0) and every answer waits ~40 ms on a delayed ACK.
+        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.base_url = f"http://127.0.0.1:{self._socket.getsockname()[1]}/api/v1"
         self._server = uvicorn.Server(
             uvicorn.Config(

@@ -2,7 +2,8 @@
 
 An address is public when it is `is_global` and outside the extra refused ranges below (the
 stdlib's `is_global` lets multicast, site-local and some special-purpose ranges through).
-IPv6 forms that carry an IPv4 address (mapped, NAT64, 6to4, Teredo) are judged by that IPv4.
+IPv6 forms that carry an IPv4 address (mapped, translated, NAT64, 6to4, Teredo) are judged
+by that IPv4.
 """
 
 from __future__ import annotations
@@ -16,39 +17,41 @@ IPAddress = IPv4Address | IPv6Address
 _REFUSED_RANGES: tuple[tuple[IPv4Network | IPv6Network, str], ...] = tuple(
     (ip_network(network), label)
     for network, label in (
-        ("0.0.0.0/8", "'this network'"),
-        ("10.0.0.0/8", "private"),
-        ("100.64.0.0/10", "carrier-grade NAT"),
-        ("127.0.0.0/8", "loopback"),
-        ("169.254.0.0/16", "link-local (cloud metadata)"),
-        ("172.16.0.0/12", "private"),
-        ("192.0.0.0/24", "IETF protocol"),
-        ("192.0.2.0/24", "documentation"),
-        ("192.88.99.0/24", "6to4 relay"),
-        ("192.168.0.0/16", "private"),
-        ("198.18.0.0/15", "benchmarking"),
-        ("198.51.100.0/24", "documentation"),
-        ("203.0.113.0/24", "documentation"),
-        ("224.0.0.0/4", "multicast"),
-        ("255.255.255.255/32", "broadcast"),
-        ("240.0.0.0/4", "reserved"),
-        ("::/128", "unspecified"),
-        ("::1/128", "loopback"),
-        ("::/96", "IPv4-compatible (deprecated)"),
+        ("0.0.0.0/8", "a 'this network'"),
+        ("10.0.0.0/8", "a private"),
+        ("100.64.0.0/10", "a carrier-grade NAT"),
+        ("127.0.0.0/8", "a loopback"),
+        ("169.254.0.0/16", "a link-local (cloud metadata)"),
+        ("172.16.0.0/12", "a private"),
+        ("192.0.0.0/24", "an IETF protocol"),
+        ("192.0.2.0/24", "a documentation"),
+        ("192.88.99.0/24", "a 6to4 relay"),
+        ("192.168.0.0/16", "a private"),
+        ("198.18.0.0/15", "a benchmarking"),
+        ("198.51.100.0/24", "a documentation"),
+        ("203.0.113.0/24", "a documentation"),
+        ("224.0.0.0/4", "a multicast"),
+        ("255.255.255.255/32", "a broadcast"),
+        ("240.0.0.0/4", "a reserved"),
+        ("::/128", "an unspecified"),
+        ("::1/128", "a loopback"),
+        ("::/96", "an IPv4-compatible (deprecated)"),
         # Local-use NAT64: where the IPv4 sits inside it is the operator's choice, so it
         # cannot be judged by an embedded address.
-        ("64:ff9b:1::/48", "local-use NAT64"),
-        ("100::/64", "discard-only"),
-        ("2001:db8::/32", "documentation"),
-        ("3fff::/20", "documentation"),
-        ("fc00::/7", "unique-local (private)"),
-        ("fe80::/10", "link-local"),
-        ("fec0::/10", "site-local"),
-        ("ff00::/8", "multicast"),
+        ("64:ff9b:1::/48", "a local-use NAT64"),
+        ("100::/64", "a discard-only"),
+        ("5f00::/16", "a segment-routing (not global)"),
+        ("2001:db8::/32", "a documentation"),
+        ("3fff::/20", "a documentation"),
+        ("fc00::/7", "a unique-local (private)"),
+        ("fe80::/10", "a link-local"),
+        ("fec0::/10", "a site-local"),
+        ("ff00::/8", "a multicast"),
     )
 )
 
 _NAT64 = IPv6Network("64:ff9b::/96")
+_IPV4_TRANSLATED = IPv6Network("::ffff:0:0:0/96")  # SIIT (RFC 6145)
 
 _IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
 
@@ -62,7 +65,7 @@ def refusal_reason(address: IPAddress) -> str | None:
         return None
     for network, label in _REFUSED_RANGES:
         if address in network:  # never true across IP versions
-            return f"a {label} address"
+            return f"{label} address"
     return None if address.is_global else "a non-public address"
 
 
@@ -70,7 +73,7 @@ def embedded_ipv4(address: IPv6Address) -> tuple[IPv4Address, ...]:
     """The IPv4 addresses an IPv6 address stands for (empty when it carries none)."""
     if address.ipv4_mapped is not None:
         return (address.ipv4_mapped,)
-    if address in _NAT64:
+    if address in _NAT64 or address in _IPV4_TRANSLATED:
         return (IPv4Address(int(address) & 0xFFFFFFFF),)
     if address.sixtofour is not None:
         return (address.sixtofour,)

@@ -81,11 +81,13 @@ def make_tls_pair(directory: Path, hostname: str) -> TlsPair:
 
 
 def ipv6_forms(v4: ipaddress.IPv4Address) -> dict[str, ipaddress.IPv6Address]:
-    """Every IPv6 spelling that carries `v4`: mapped, NAT64, 6to4 and Teredo (as client)."""
+    """Every IPv6 spelling that carries `v4`: mapped, translated (SIIT), NAT64, 6to4 and
+    Teredo (as client)."""
     value = int(v4)
     teredo_server = int(ipaddress.IPv4Address("65.54.227.120"))  # a public Teredo server
     return {
         "mapped": ipaddress.IPv6Address((0xFFFF << 32) | value),
+        "translated": ipaddress.IPv6Address((0xFFFF << 48) | value),
         "nat64": ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | value),
         "6to4": ipaddress.IPv6Address((0x2002 << 112) | (value << 80)),
         "teredo": ipaddress.IPv6Address(

@@ -27,7 +27,7 @@ REFUSED_V4 = [
 ]  # fmt: skip
 REFUSED_V6 = [
     "::/128", "::1/128", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8", "2001:db8::/32",
-    "64:ff9b:1::/48",
+    "64:ff9b:1::/48", "5f00::/16",
 ]  # fmt: skip
 EXTRA_REFUSED = [ipaddress.ip_network(network) for network in REFUSED_V4 + REFUSED_V6]
 
@@ -44,6 +44,7 @@ def _is_plainly_public(address: ipaddress.IPv4Address) -> bool:
         "255.255.255.255", "198.18.0.1", "192.0.2.10", "::1", "::", "fd00::1", "fe80::1",
         "fec0::1", "ff02::1", "2001:db8::1", "::7f00:1", "::ffff:127.0.0.1",
         "64:ff9b::a00:5", "64:ff9b:1::808:808", "2002:a9fe:a9fe::1", "2001:0:4136:e378::",
+        "::ffff:0:a9fe:a9fe", "5f00::1",
     ],
 )  # fmt: skip
 def test_refused_addresses(address: str) -> None:
