@@ -48,16 +48,37 @@ class AnalysisTask:
 
 
 @dataclass(slots=True)
-class Handover:
-    """Bytes that are taken exactly once, so the giver no longer keeps them alive."""
+class LoadedImage:
+    """Loaded image bytes and the memory slot they occupy, both given up as soon as possible.
 
-    data: bytes | None
+    Loaded originals are the largest buffers a call holds (up to IMAGE_MCP_MAX_IMAGE_BYTES
+    each), so only a few may exist at once; the bytes are handed to preparation exactly
+    once, and nobody keeps them alive during the model wait.
+    """
+
+    slot: anyio.Semaphore | None
+    data: bytes | None = None
+
+    @classmethod
+    async def hold(cls, slots: anyio.Semaphore) -> LoadedImage:
+        await slots.acquire()
+        return cls(slot=slots)
+
+    def take_view(self) -> bytes:
+        if self.data is None:
+            raise RuntimeError("the image bytes were already released")
+        return self.data
 
     def take(self) -> bytes:
-        data, self.data = self.data, None
-        if data is None:
-            raise RuntimeError("the image bytes were already taken")
+        data = self.take_view()
+        self.data = None
         return data
+
+    def release(self) -> None:
+        self.data = None
+        if self.slot is not None:
+            self.slot.release()
+            self.slot = None
 
 
 async def report_quietly(progress: Progress, stage: str) -> None:
@@ -152,30 +173,39 @@ class Analyzer:
         await cost.admit(client, task.tool)
         mark = timer.started
 
-        source = await self._runtime.loader.load(task.image_path)
-        mark = timer.lap("load", mark)
-        await progress("image loaded")
+        loaded = await LoadedImage.hold(self._runtime.loaded_images)
+        try:
+            loaded.data = (await self._runtime.loader.load(task.image_path)).data
+            mark = timer.lap("load", mark)
+            await progress("image loaded")
 
-        # Keyed on the bytes as loaded, before preparation (deterministic given the rest of
-        # the key), so a cache hit never decodes the image.
-        spec = answer_spec(task, model, max_tokens)
-        key = answer_key(source.data, spec, self._settings)
-        cached = await cost.cached(key, client)
-        if cached is not None:
-            return cached
+            # Keyed on the bytes as loaded, before preparation (deterministic given the rest
+            # of the key), so a cache hit never decodes the image.
+            spec = answer_spec(task, model, max_tokens)
+            key = answer_key(loaded.take_view(), spec, self._settings)
+            cached = await cost.cached(key, client)
+            if cached is not None:
+                return cached
 
-        # Identical calls under way together share one preparation and one upstream request.
-        # The bytes are handed over once, so nothing keeps them alive during the model wait.
-        handover = Handover(source.data)
-        del source
-        served = await cost.share(
-            key, client, lambda: self._produce(handover.take(), task, spec, timer, progress)
-        )
+            # Identical calls under way together share one preparation and one upstream
+            # request; a call that joins one has nothing of its own to prepare.
+            if cost.under_way(key):
+                loaded.release()
+            served = await cost.share(
+                key, client, lambda: self._produce(loaded, task, spec, timer, progress)
+            )
+        finally:
+            loaded.release()
         await progress("answer validated")
         return served
 
     async def _produce(
-        self, raw: bytes, task: AnalysisTask, spec: AnswerSpec, timer: Timer, progress: Progress
+        self,
+        loaded: LoadedImage,
+        task: AnalysisTask,
+        spec: AnswerSpec,
+        timer: Timer,
+        progress: Progress,
     ) -> Reply:
         """Prepare the image and ask the model: the work shared by identical calls.
 
@@ -183,8 +213,10 @@ class Analyzer:
         best-effort, so that caller hanging up cannot fail the work for the others.
         """
         mark = time.perf_counter()
-        image = await self._prepare(raw, spec.model, task.detail)
-        del raw  # free the original bytes before the model wait
+        try:
+            image = await self._prepare(loaded.take(), spec.model, task.detail)
+        finally:
+            loaded.release()  # the original bytes are not needed during the model wait
         mark = timer.lap("prepare", mark)
         await report_quietly(progress, "image prepared")
         request = ChatRequest(

@@ -80,6 +80,10 @@ class CostControls:
         await self._count(UtcDay.now(), client, "shared")
         return Served(reply, "shared")
 
+    def under_way(self, key: str) -> bool:
+        """Whether an identical call is under way now, so `share` would join it."""
+        return key in self._in_flight
+
     def gate(
         self, call: Callable[[RequestT], Awaitable[ResultT]]
     ) -> Callable[[RequestT], Awaitable[ResultT]]:

@@ -22,6 +22,9 @@ class InFlight(Generic[T]):
     def __len__(self) -> int:
         return len(self._tasks)
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._tasks
+
     async def run(self, key: str, work: Callable[[], Coroutine[Any, Any, T]]) -> tuple[T, bool]:
         """The work's result, and whether this call joined one already under way."""
         task = self._tasks.get(key)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from openrouter_image_mcp.analysis import pipeline
+from openrouter_image_mcp.sources import ImageLoader, SourceImage
 from tests.app.helpers import mcp_client, serving
 from tests.fake_openrouter import FakeOpenRouter
 from tests.helpers import call, data_url, in_memory_client, png_bytes, text_of
@@ -81,3 +82,31 @@ async def test_health_is_answered_while_a_large_image_is_prepared(
         parked.release()
         await large
     assert health.status_code == 200
+
+
+async def test_only_a_few_loaded_originals_are_held_at_once(
+    fake: FakeOpenRouter, parked: ParkedPreparation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of large images queues before loading, instead of piling up in memory."""
+    loads: list[str] = []
+    load = ImageLoader.load
+
+    async def counting_load(self: ImageLoader, image_path: str) -> SourceImage:
+        loads.append(image_path)
+        return await load(self, image_path)
+
+    monkeypatch.setattr(ImageLoader, "load", counting_load)
+    settings = fake.settings(transport="stdio", cache_ttl_s=0, image_workers=1)
+    async with in_memory_client(settings) as client:
+        first = asyncio.create_task(call(client, image_path=data_url(LARGE)))
+        await parked.wait_until_entered()
+        others = [
+            asyncio.create_task(call(client, image_path=data_url(png_bytes(900 + i, 700))))
+            for i in range(5)
+        ]
+        await asyncio.sleep(0.2)  # time for every other call to load, were it allowed to
+        held = len(loads)
+        parked.release()
+        results = await asyncio.gather(first, *others)
+    assert held <= 2  # one image worker: the parked image, and at most one loaded behind it
+    assert not any(result.is_error for result in results)
