@@ -31,6 +31,8 @@ from .structured import request_structured
 logger = logging.getLogger(__name__)
 call_logger = logging.getLogger(CALL_LOGGER)
 
+HASH_IN_THREAD_BYTES = 1024 * 1024
+
 Progress = Callable[[str], Awaitable[None]]
 """Reports that a stage finished; the message names the stage."""
 
@@ -182,7 +184,7 @@ class Analyzer:
             # Keyed on the bytes as loaded, before preparation (deterministic given the rest
             # of the key), so a cache hit never decodes the image.
             spec = answer_spec(task, model, max_tokens)
-            key = answer_key(loaded.take_view(), spec, self._settings)
+            key = await self._answer_key(loaded.take_view(), spec)
             cached = await cost.cached(key, client)
             if cached is not None:
                 return cached
@@ -242,6 +244,13 @@ class Analyzer:
             structured = validated.model_dump(mode="json")
             text = validated.model_dump_json(indent=2)
         return Answer(text=text, structured=structured, completion=completion, image=image).reply()
+
+    async def _answer_key(self, raw: bytes, spec: AnswerSpec) -> str:
+        # Hashing 20 MB takes ~40 ms: off the event loop for anything large (hashlib
+        # releases the GIL), on it for small images, where a thread hop would cost more.
+        if len(raw) < HASH_IN_THREAD_BYTES:
+            return answer_key(raw, spec, self._settings)
+        return await anyio.to_thread.run_sync(answer_key, raw, spec, self._settings)
 
     async def _prepare(self, raw: bytes, model: str, detail: Detail) -> PreparedImage:
         target = target_for_model(model, detail, self._settings)
