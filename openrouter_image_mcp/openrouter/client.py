@@ -11,7 +11,6 @@ reported after routing began). Everything else is final: asking again would fail
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import httpx
 
 from openrouter_image_mcp.errors import ErrorCode, ToolFailure
 from openrouter_image_mcp.openrouter.backoff import RETRY_STATUSES, Backoff, retry_after_s
+from openrouter_image_mcp.openrouter.body import JsonBody
 from openrouter_image_mcp.openrouter.completion import Completion, decode_json, parse_completion
 from openrouter_image_mcp.openrouter.mapping import read_error, to_failure
 from openrouter_image_mcp.openrouter.request import ChatRequest
@@ -114,10 +114,14 @@ class OpenRouterClient:
         # Sleeping past the deadline would only turn a precise error into a timeout.
         return delay_s if delay_s < remaining_s else None
 
-    async def _attempt(self, body: bytes, model: str, attempt: int) -> Completion | _Setback:
+    async def _attempt(self, body: JsonBody, model: str, attempt: int) -> Completion | _Setback:
         started = time.perf_counter()
         try:
-            response = await self._http.post("chat/completions", content=body)
+            response = await self._http.post(
+                "chat/completions",
+                content=body.stream(),
+                headers={"Content-Length": str(body.length)},
+            )
         except httpx.RequestError as exc:  # connection, protocol or body-decoding failure
             logger.debug("OpenRouter attempt %d: %s", attempt, type(exc).__name__)
             return _Setback(self._unreachable(exc), worth_retrying=True)
@@ -164,10 +168,10 @@ def _without_secret(failure: ToolFailure, secret: str) -> ToolFailure:
     )
 
 
-def _encode(request: ChatRequest) -> bytes:
-    """The body, encoded once for all attempts (it holds the whole image)."""
+def _encode(request: ChatRequest) -> JsonBody:
+    """The body, encoded once for all attempts, streaming the image rather than copying it."""
     try:
-        return json.dumps(request.as_body(), allow_nan=False, separators=(",", ":")).encode()
+        return JsonBody.encode(request.as_body())
     except ValueError:
         raise ToolFailure(
             ErrorCode.INVALID_INPUT,
