@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from .allocator import return_large_buffers_to_the_system
 from .logs import configure_logging
 from .settings import Settings, load_settings
 
@@ -58,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(describe_invalid_settings(error), file=sys.stderr)
         return 2
     configure_logging(settings)
+    return_large_buffers_to_the_system()
     from .serve import serve  # imported late: FastMCP takes a second to import
 
     with contextlib.suppress(KeyboardInterrupt):

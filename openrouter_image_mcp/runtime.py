@@ -13,10 +13,6 @@ from .openrouter import OpenRouterClient
 from .settings import Settings
 from .sources import ImageLoader
 
-# Loaded originals allowed per image worker: enough that a load overlaps the previous
-# image's preparation, few enough that a burst of 20 MB images cannot pile up in memory.
-LOADED_PER_WORKER = 2
-
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
@@ -26,7 +22,8 @@ class Runtime:
     # Bounds CPU-bound image work in worker threads, so a burst of large images queues
     # instead of exhausting memory or starving the event loop's own thread.
     image_workers: anyio.CapacityLimiter
-    # Bounds how many loaded originals are held at once (see LoadedImage).
+    # Bounds how many loaded originals are held at once (see LoadedImage): one per image
+    # worker, so a burst of 20 MB images queues before loading instead of piling up.
     loaded_images: anyio.Semaphore
     # Rate limits, budgets, the answer cache and the cap on upstream requests.
     cost: CostControls
@@ -43,7 +40,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 loader=loader,
                 openrouter=openrouter,
                 image_workers=anyio.CapacityLimiter(settings.image_workers),
-                loaded_images=anyio.Semaphore(settings.image_workers * LOADED_PER_WORKER),
+                loaded_images=anyio.Semaphore(settings.image_workers),
                 cost=cost,
             )
     finally:
