@@ -62,9 +62,9 @@ class LoadedImage:
     data: bytes | None = None
 
     @classmethod
-    async def hold(cls, slots: anyio.Semaphore) -> LoadedImage:
+    async def hold(cls, slots: anyio.Semaphore, data: bytes | None = None) -> LoadedImage:
         await slots.acquire()
-        return cls(slot=slots)
+        return cls(slot=slots, data=data)
 
     def take_view(self) -> bytes:
         if self.data is None:
@@ -175,9 +175,8 @@ class Analyzer:
         await cost.admit(client, task.tool)
         mark = timer.started
 
-        loaded = await LoadedImage.hold(self._runtime.loaded_images)
+        loaded = await self._load(task.image_path)
         try:
-            loaded.data = (await self._runtime.loader.load(task.image_path)).data
             mark = timer.lap("load", mark)
             await progress("image loaded")
 
@@ -200,6 +199,26 @@ class Analyzer:
             loaded.release()
         await progress("answer validated")
         return served
+
+    async def _load(self, image_path: str) -> LoadedImage:
+        """The image's bytes, holding one of the slots for loaded originals.
+
+        Files and inline images take the slot before reading, so a burst of large images
+        waits before loading instead of piling up in memory. URLs take it after the download:
+        a slow or dripping server must not hold a slot other calls need (the fetch has its
+        own deadline and byte cap).
+        """
+        loader, slots = self._runtime.loader, self._runtime.loaded_images
+        if loader.is_remote(image_path):
+            data = (await loader.load(image_path)).data
+            return await LoadedImage.hold(slots, data)
+        loaded = await LoadedImage.hold(slots)
+        try:
+            loaded.data = (await loader.load(image_path)).data
+        except BaseException:
+            loaded.release()
+            raise
+        return loaded
 
     async def _produce(
         self,

@@ -63,6 +63,10 @@ class ImageLoader:
             data = decode_base64(text, self._max_bytes)
         return SourceImage(data, kind)
 
+    def is_remote(self, image_path: str) -> bool:
+        """Whether loading `image_path` waits on the network (raises ToolFailure if invalid)."""
+        return classify(image_path.strip()) == "url"
+
     async def aclose(self) -> None:
         await self._client.aclose()
 

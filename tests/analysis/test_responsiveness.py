@@ -20,6 +20,7 @@ from openrouter_image_mcp.sources import ImageLoader, SourceImage
 from tests.app.helpers import mcp_client, serving
 from tests.fake_openrouter import FakeOpenRouter
 from tests.helpers import call, data_url, in_memory_client, png_bytes, text_of
+from tests.sources.servers import TinyServer, drip
 
 LARGE = png_bytes(1600, 1200, "navy")
 PARK_LIMIT_S = 10
@@ -110,3 +111,27 @@ async def test_only_a_few_loaded_originals_are_held_at_once(
         results = await asyncio.gather(first, *others)
     assert held == 1  # one image worker: only the parked image was loaded
     assert not any(result.is_error for result in results)
+
+
+async def test_a_slow_download_does_not_hold_up_other_calls(fake: FakeOpenRouter) -> None:
+    """URLs take their memory slot after the download, so a dripping server blocks no one."""
+    server = await TinyServer({"/slow.png": drip(length=10_000, interval_s=0.2)}).start()
+    settings = fake.settings(
+        transport="stdio",
+        image_workers=1,  # a single slot: were it held during the download, all would wait
+        allowed_hosts=["127.0.0.1"],
+        fetch_timeout_s=PARK_LIMIT_S,
+    )
+    try:
+        async with in_memory_client(settings) as client:
+            slow = asyncio.create_task(
+                call(client, image_path=f"http://127.0.0.1:{server.port}/slow.png")
+            )
+            while not server.requests:  # the download has started
+                await asyncio.sleep(0.01)
+            quick = await call(client, image_path=data_url(png_bytes(40, 30)))
+            assert not slow.done()
+            slow.cancel()
+    finally:
+        await server.stop()
+    assert text_of(quick) == "I see a PNG image, 40x30 pixels."
