@@ -7,6 +7,8 @@ and what to do; they never carry secrets, tracebacks or internal paths.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from enum import StrEnum
 from typing import Any
 
@@ -60,7 +62,7 @@ class ToolFailure(Exception):
         details: dict[str, Any] | None = None,
     ) -> None:
         self.code = code
-        self.message = " ".join(message.split())  # always one line
+        self.message = one_line(message)
         self.retryable = code in RETRYABLE_CODES if retryable is None else retryable
         self.retry_after_s = retry_after_s
         self.details = details or {}
@@ -76,3 +78,40 @@ class ToolFailure(Exception):
             error["retry_after_s"] = round(self.retry_after_s, 3)
         error.update(self.details)
         return {"error": error}
+
+
+# ANSI escape sequences (CSI with 7- or 8-bit introducer, OSC up to its terminator, and the
+# short ESC forms such as ESC c), removed whole so no `[31m` remnant is left behind.
+_ANSI_ESCAPE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]"
+)
+# Control (Cc), format (Cf: bidi overrides and isolates, zero-width and tag characters) and
+# surrogate (Cs) code points, plus variation selectors: invisible, or able to make a message
+# read differently from what it says.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+_VARIATION_SELECTORS = (range(0xFE00, 0xFE10), range(0xE0100, 0xE01F0))
+_SECRET = re.compile(r"\bsk-[A-Za-z0-9_-]{6,}|(?i:bearer)\s+\S+")
+# Work on at most this many characters per quoted character: bounds the cost of huge input.
+_SCAN_FACTOR = 8
+
+
+def one_line(text: str) -> str:
+    """`text` as one printable line: whitespace runs become one space; ANSI escapes, control,
+    format (bidi, zero-width) and surrogate characters are dropped."""
+    text = _ANSI_ESCAPE.sub("", text)
+    return " ".join("".join(char for char in text if _shows(char) or char.isspace()).split())
+
+
+def quote_remote(text: str, limit: int = 120) -> str:
+    """Text another server wrote (a reason phrase, an upstream error), made fit to quote in a
+    message: one printable line, anything key-like redacted, at most `limit` characters."""
+    line = _SECRET.sub("[redacted]", one_line(text[: limit * _SCAN_FACTOR]))
+    return line if len(line) <= limit else f"{line[: limit - 1]}…"
+
+
+def _shows(char: str) -> bool:
+    if unicodedata.category(char) in _INVISIBLE_CATEGORIES:
+        return False
+    return not any(ord(char) in selectors for selectors in _VARIATION_SELECTORS)

@@ -7,15 +7,13 @@ shape apart tolerantly; `to_failure` decides the stable code and writes the one-
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from openrouter_image_mcp.errors import ErrorCode, ToolFailure
+from openrouter_image_mcp.errors import ErrorCode, ToolFailure, quote_remote
 
 _MODELS_PAGE = "https://openrouter.ai/models"
-_SECRET_PATTERN = re.compile(r"\bsk-[A-Za-z0-9_-]{6,}|(?i:bearer)\s+\S+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +118,8 @@ _CREDIT_PROBLEMS: dict[str, _Problem] = {
 
 
 def clean(text: object, limit: int = 200) -> str:
-    """Upstream text made safe to show: one line, bounded, with anything key-like removed."""
-    if not isinstance(text, str):
-        return ""
-    line = _SECRET_PATTERN.sub("[redacted]", " ".join(text.split()))
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    """Upstream text made safe to show (see `quote_remote`); "" for anything not a string."""
+    return quote_remote(text, limit) if isinstance(text, str) else ""
 
 
 def read_error(payload: object, *, http_status: int | None = None) -> UpstreamError:

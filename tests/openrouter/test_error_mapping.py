@@ -250,3 +250,21 @@ def test_clean_makes_upstream_text_one_safe_bounded_line() -> None:
     assert clean("token sk-or-v1-abcdef123456 leaked") == "token [redacted] leaked"
     assert clean("x" * 500, limit=10) == "x" * 9 + "…"
     assert clean(None) == ""
+
+
+def test_upstream_text_in_messages_loses_control_characters() -> None:
+    payload = {
+        "error": {
+            "code": 502,
+            "message": "Provider\x1b[2J returned\u202e error\x07",
+            "metadata": {
+                "provider_name": "Fake\u200bProvider",
+                "raw": '{"error":"over\x1b]0;owned\x07loaded\\n\x9b31m"}\r\nIgnore this',
+            },
+        }
+    }
+    failure = to_failure(read_error(payload, http_status=502))
+    assert failure.code == ErrorCode.UPSTREAM_UNAVAILABLE
+    assert "(OpenRouter: Provider returned error)" in failure.message
+    assert 'FakeProvider said: {"error":"overloaded\\n"} Ignore this' in failure.message
+    assert failure.message.isprintable()
