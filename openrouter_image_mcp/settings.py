@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+PROJECT_URL = "https://github.com/openrouter-image-mcp/openrouter-image-mcp"
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -58,7 +59,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("OPENROUTER_DEFAULT_MODEL", "OPENROUTER_MODEL"),
     )
     app_url: str = Field(
-        default="https://github.com/openrouter-image-mcp/openrouter-image-mcp",
+        default=PROJECT_URL,
         validation_alias="OPENROUTER_APP_URL",
         description="Sent as HTTP-Referer so the app shows up in OpenRouter's rankings.",
     )

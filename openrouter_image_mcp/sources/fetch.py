@@ -6,6 +6,10 @@ goes to a checked address (the URL's host replaced by the IP, the real name kept
 `Host` header and, for https, in TLS SNI and the certificate check), so DNS cannot answer
 differently between the check and the connection. Bodies are streamed under a byte cap and
 all hops share one deadline.
+
+Requests go straight to the transport, not through an httpx client: redirects are this
+module's to judge (a client builds the next request itself, and fails on `data:` targets),
+and nothing (cookies above all) may carry over from one fetch to the next.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ import anyio
 import httpx
 
 from .. import __version__
-from ..errors import ErrorCode, ToolFailure
+from ..errors import ErrorCode, ToolFailure, quote_remote
+from ..settings import PROJECT_URL
 from .addresses import IPAddress, parse_ip_literal
-from .messages import shorten, too_large
+from .messages import too_large
 from .models import Resolver
 from .policy import HostPolicy, normalize_host
 
@@ -32,7 +37,8 @@ logger = logging.getLogger(__name__)
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE_STATUSES = frozenset({408, 425, 429})
 _REQUEST_HEADERS = {
-    "User-Agent": f"openrouter-image-mcp/{__version__}",
+    # Image hosts (CDNs, Wikimedia) refuse anonymous clients: say who fetches and where to ask.
+    "User-Agent": f"openrouter-image-mcp/{__version__} (+{PROJECT_URL})",
     "Accept": "image/*",
     # Images are compressed already; asking for identity keeps the byte cap about real bytes
     # and rules out decompression bombs.
@@ -50,6 +56,7 @@ async def resolve_host(host: str, port: int) -> list[str]:
 class FetchLimits:
     max_bytes: int
     timeout_s: float
+    connect_timeout_s: float
     max_redirects: int
 
 
@@ -62,7 +69,7 @@ class Target:
     literal: IPAddress | None
 
     @classmethod
-    def parse(cls, url: str) -> Target:
+    def parse(cls, url: str, *, redirected_from: str | None = None) -> Target:
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -70,16 +77,16 @@ class Target:
             raise _invalid_url("has a malformed host or port") from None
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
-            raise ToolFailure(
-                ErrorCode.BLOCKED_HOST,
-                f"{scheme or 'scheme-less'} URLs are not fetched; use an http:// or https:// URL",
-            )
+            raise _refused_scheme(quote_remote(scheme, 20), redirected_from)
         if "@" in parts.netloc:
             raise ToolFailure(
                 ErrorCode.BLOCKED_HOST,
                 "URLs with a user name or password are refused; use a URL without credentials",
             )
-        host = normalize_host(parts.hostname or "")
+        try:
+            host = normalize_host(parts.hostname or "")
+        except ValueError:  # an IDN that IDNA cannot encode
+            raise _invalid_url("has a malformed host name") from None
         if not host:
             raise _invalid_url("has no host name")
         netloc = f"[{host}]" if ":" in host else host
@@ -101,12 +108,18 @@ class UrlFetcher:
     """Fetches image bytes from http(s) URLs under the host policy and the fetch limits."""
 
     def __init__(
-        self, client: httpx.AsyncClient, policy: HostPolicy, resolver: Resolver, limits: FetchLimits
+        self,
+        transport: httpx.AsyncBaseTransport,
+        policy: HostPolicy,
+        resolver: Resolver,
+        limits: FetchLimits,
     ) -> None:
-        self._client = client
+        self._transport = transport
         self._policy = policy
         self._resolver = resolver
         self._limits = limits
+        # Reads are bounded by the one deadline for the whole fetch, see `fetch`.
+        self._timeouts = httpx.Timeout(None, connect=limits.connect_timeout_s).as_dict()
 
     async def fetch(self, url: str) -> bytes:
         target = Target.parse(url)
@@ -126,7 +139,7 @@ class UrlFetcher:
             outcome = await self._request_any(target, addresses)
             if isinstance(outcome, bytes):
                 return outcome
-            target = Target.parse(outcome.location)
+            target = Target.parse(outcome.location, redirected_from=target.host)
         raise ToolFailure(
             ErrorCode.FETCH_FAILED,
             f"the URL redirected more than {self._limits.max_redirects} times; pass the final "
@@ -172,13 +185,17 @@ class UrlFetcher:
         )
 
     async def _request(self, target: Target, address: IPAddress) -> bytes | _Redirect:
-        request = self._client.build_request(
+        extensions: dict[str, object] = {"timeout": self._timeouts}
+        if target.url.scheme == "https":
+            extensions["sni_hostname"] = target.host
+        request = httpx.Request(
             "GET",
             target.url.copy_with(host=str(address)),
             headers={"Host": target.url.netloc.decode("ascii"), **_REQUEST_HEADERS},
-            extensions={"sni_hostname": target.host} if target.url.scheme == "https" else {},
+            extensions=extensions,
         )
-        response = await self._client.send(request, stream=True)
+        response = await self._transport.handle_async_request(request)
+        response.request = request
         try:
             return await self._handle(target, response)
         finally:
@@ -199,7 +216,7 @@ class UrlFetcher:
             raise ToolFailure(
                 ErrorCode.FETCH_FAILED,
                 f"{target.host} answered HTTP {response.status_code} "
-                f"{shorten(response.reason_phrase, 40)}; "
+                f"{quote_remote(response.reason_phrase, 40)}; "
                 "check that the URL points to a publicly readable image",
                 retryable=response.status_code >= 500
                 or response.status_code in _RETRYABLE_STATUSES,
@@ -212,7 +229,7 @@ class UrlFetcher:
         if encoding not in ("", "identity"):
             raise ToolFailure(
                 ErrorCode.FETCH_FAILED,
-                f"{target.host} sent the image {shorten(encoding, 20)}-compressed although "
+                f"{target.host} sent the image {quote_remote(encoding, 20)}-compressed although "
                 "identity was requested; serve it uncompressed or pass it as a data URL",
                 retryable=False,
             )
@@ -239,6 +256,16 @@ def _invalid_url(problem: str) -> ToolFailure:
     )
 
 
+def _refused_scheme(scheme: str, redirected_from: str | None) -> ToolFailure:
+    if redirected_from is None:
+        problem = f"{scheme or 'scheme-less'} URLs are not fetched"
+    else:
+        problem = f"{redirected_from} redirected to a {scheme}: URL, which is not followed"
+    return ToolFailure(
+        ErrorCode.BLOCKED_HOST, f"{problem}; use an http:// or https:// URL of the image itself"
+    )
+
+
 def _transfer_failed(target: Target, exc: httpx.HTTPError) -> ToolFailure:
     return ToolFailure(
         ErrorCode.FETCH_FAILED,
@@ -249,4 +276,4 @@ def _transfer_failed(target: Target, exc: httpx.HTTPError) -> ToolFailure:
 def _reason(exc: Exception | None) -> str:
     if exc is None:
         return "no address to connect to"
-    return shorten(" ".join(str(exc).split()) or type(exc).__name__, 160)
+    return quote_remote(str(exc), 160) or type(exc).__name__

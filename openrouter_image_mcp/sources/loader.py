@@ -18,7 +18,7 @@ from .policy import HostPolicy
 class ImageLoader:
     """Loads images from URLs, local files, data URLs and base64 under the server's limits.
 
-    Owns one HTTP client for all fetches; close it with `aclose()` (or `async with`).
+    Owns one HTTP transport for all fetches; close it with `aclose()` (or `async with`).
     `resolver` and `transport` exist for tests and unusual deployments.
     """
 
@@ -30,20 +30,17 @@ class ImageLoader:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._max_bytes = settings.max_image_bytes
-        self._client = httpx.AsyncClient(
-            transport=transport or _default_transport(),
-            # Reads are bounded by the fetcher's one deadline for the whole fetch.
-            timeout=httpx.Timeout(None, connect=settings.fetch_connect_timeout_s),
-            follow_redirects=False,  # each hop must be checked, see fetch.py
-            trust_env=False,  # a proxy from the environment would bypass address pinning
-        )
+        # Used directly, not through a client: no redirects, cookies or environment proxies
+        # (a proxy would bypass address pinning), see fetch.py.
+        self._transport = transport or _default_transport()
         self._fetcher = UrlFetcher(
-            self._client,
+            self._transport,
             HostPolicy.from_settings(settings),
             resolver or resolve_host,
             FetchLimits(
                 max_bytes=settings.max_image_bytes,
                 timeout_s=settings.fetch_timeout_s,
+                connect_timeout_s=settings.fetch_connect_timeout_s,
                 max_redirects=settings.max_redirects,
             ),
         )
@@ -68,7 +65,7 @@ class ImageLoader:
         return classify(image_path.strip()) == "url"
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._transport.aclose()
 
     async def __aenter__(self) -> ImageLoader:
         return self

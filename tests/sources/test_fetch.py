@@ -11,11 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from openrouter_image_mcp import __version__
 from openrouter_image_mcp.errors import ErrorCode, ToolFailure
+from openrouter_image_mcp.settings import PROJECT_URL
 from openrouter_image_mcp.sources.fetch import resolve_host
 from tests.sources.conftest import MakeLoader, Serve
 from tests.sources.fakes import PNG, FakeResolver, make_tls_pair
-from tests.sources.servers import Flood, drip, image, promise_only, redirect, send
+from tests.sources.servers import Flood, Route, drip, image, promise_only, redirect, send
 
 PUBLIC = "93.184.216.34"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -121,6 +123,92 @@ async def test_redirect_chains_are_capped(
     assert (failure.code, failure.retryable) == (ErrorCode.FETCH_FAILED, False)
     assert "redirected more than 2 times" in failure.message
     assert server.paths() == ["/r0", "/r1", "/r2"]
+
+
+# Every scheme a Location header may name that is not http(s): none is followed.
+OTHER_SCHEMES = [
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk",
+    "DATA:image/svg+xml,<svg onload=alert(1)>", "data:,", "file:///etc/passwd",
+    "file://localhost/etc/shadow", "ftp://127.0.0.1/x.png", "javascript:alert(document.domain)",
+    "gopher://127.0.0.1:6379/_FLUSHALL", "dict://127.0.0.1:11211/stats", "mailto:a@b.test",
+    "about:blank", "blob:https://a.test/uuid", "ws://127.0.0.1/socket", "wss://a.test/x",
+    "ldap://127.0.0.1/", "jar:file:///x.jar!/", "view-source:http://a.test/", "tel:+100",
+    "vbscript:msgbox(1)", "chrome://settings", "x-custom+scheme.v1:anything",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("location", OTHER_SCHEMES)
+async def test_redirects_to_other_schemes_are_blocked(
+    make_loader: MakeLoader, serve: Serve, location: str
+) -> None:
+    server = await serve({"/start": redirect(location)})
+    loader = make_loader(allowed_hosts=["127.0.0.1"])
+    failure = await failure_of(loader.load(f"http://127.0.0.1:{server.port}/start"))
+    scheme = location.split(":", 1)[0].lower()
+    assert failure.code == ErrorCode.BLOCKED_HOST
+    assert f"127.0.0.1 redirected to a {scheme}: URL, which is not followed" in failure.message
+    assert server.paths() == ["/start"]
+
+
+async def test_fetches_say_who_is_asking(make_loader: MakeLoader, serve: Serve) -> None:
+    server = await serve({"/cat.png": image(PNG)})
+    await make_loader(allowed_hosts=["127.0.0.1"]).load(f"http://127.0.0.1:{server.port}/cat.png")
+    [(_, headers)] = server.requests
+    assert headers["user-agent"] == f"openrouter-image-mcp/{__version__} (+{PROJECT_URL})"
+    assert PROJECT_URL.startswith("https://github.com/")
+
+
+async def test_cookies_never_carry_over_to_a_later_fetch(
+    make_loader: MakeLoader, serve: Serve
+) -> None:
+    async def set_cookie(writer: asyncio.StreamWriter) -> None:
+        headers = {"Set-Cookie": "session=first-caller; Path=/", "Content-Length": str(len(PNG))}
+        await send(writer, "200 OK", headers, PNG)
+
+    server = await serve({"/a.png": set_cookie, "/b.png": image(PNG)})
+    loader = make_loader(allowed_hosts=["127.0.0.1"])
+    for path in ("/a.png", "/b.png"):
+        assert (await loader.load(f"http://127.0.0.1:{server.port}{path}")).data == PNG
+    assert all("cookie" not in headers for _, headers in server.requests)
+
+
+def raw_answer(head: bytes) -> Route:
+    """Answers with `head` (status line and headers, as bytes) and an empty body."""
+
+    async def route(writer: asyncio.StreamWriter) -> None:
+        writer.write(head + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+
+    return route
+
+
+# What a hostile server can put into text a message quotes: terminal escapes, a bidi
+# override (as UTF-8), a bell and a backspace; HTTP/1.1 lets all of them through.
+HOSTILE_TEXT = "\x1b[31m\x1b]0;owned\x07\u202e\x08\x7f".encode()
+
+
+async def test_a_reason_phrase_is_quoted_without_control_characters(
+    make_loader: MakeLoader, serve: Serve
+) -> None:
+    head = b"HTTP/1.1 404 Not" + HOSTILE_TEXT + b" Found" + HOSTILE_TEXT + b"\r\n"
+    server = await serve({"/x.png": raw_answer(head)})
+    loader = make_loader(allowed_hosts=["127.0.0.1"])
+    failure = await failure_of(loader.load(f"http://127.0.0.1:{server.port}/x.png"))
+    assert failure.code == ErrorCode.FETCH_FAILED
+    assert "127.0.0.1 answered HTTP 404 Not Found;" in failure.message
+    assert failure.message.isprintable()
+
+
+async def test_a_header_value_is_quoted_without_control_characters(
+    make_loader: MakeLoader, serve: Serve
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Encoding: " + HOSTILE_TEXT + b"br\r\n"
+    server = await serve({"/x.png": raw_answer(head)})
+    loader = make_loader(allowed_hosts=["127.0.0.1"])
+    failure = await failure_of(loader.load(f"http://127.0.0.1:{server.port}/x.png"))
+    assert failure.code == ErrorCode.FETCH_FAILED
+    assert "sent the image br-compressed" in failure.message
+    assert failure.message.isprintable()
 
 
 async def test_a_dripping_server_cannot_outlast_the_deadline(
@@ -306,9 +394,12 @@ async def test_host_lists_and_credentials_refuse_before_dns(
     assert resolver.calls == []
 
 
+# A missing or forbidden image stays so; a busy or failing server may recover.
 @pytest.mark.parametrize(
-    ("status", "retryable"), [(404, False), (403, False), (429, True), (503, True)]
-)
+    ("status", "retryable"),
+    [(400, False), (403, False), (404, False), (410, False), (304, False), (408, True),
+     (425, True), (429, True), (500, True), (502, True), (503, True), (504, True)],
+)  # fmt: skip
 async def test_error_statuses_name_the_status(
     make_loader: MakeLoader, status: int, retryable: bool
 ) -> None:

@@ -1,4 +1,4 @@
-"""ImageLoader: one entry point for every form of image_path, and the client it owns."""
+"""ImageLoader: one entry point for every form of image_path, and the transport it owns."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ async def test_file_reads_run_off_the_event_loop(
     assert threading.main_thread() not in threads
 
 
-async def test_closing_the_loader_closes_its_http_client() -> None:
+async def test_closing_the_loader_closes_its_transport() -> None:
     transport = _png_transport()
     async with ImageLoader(Settings(transport="stdio"), transport=transport) as loader:
         assert not transport.closed
