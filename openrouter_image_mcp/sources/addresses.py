@@ -69,6 +69,18 @@ def refusal_reason(address: IPAddress) -> str | None:
     return None if address.is_global else "a non-public address"
 
 
+def destination(address: IPAddress) -> IPAddress:
+    """The address a connection really reaches: an IPv4-mapped IPv6 address is its IPv4."""
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def carried_ipv4(address: IPAddress) -> tuple[IPv4Address, ...]:
+    """The IPv4 addresses `address` is or embeds (empty for an IPv6 address carrying none)."""
+    return (address,) if isinstance(address, IPv4Address) else embedded_ipv4(address)
+
+
 def embedded_ipv4(address: IPv6Address) -> tuple[IPv4Address, ...]:
     """The IPv4 addresses an IPv6 address stands for (empty when it carries none)."""
     if address.ipv4_mapped is not None:

@@ -6,8 +6,9 @@ import ipaddress
 import socket
 from collections.abc import Callable
 
+import idna
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from openrouter_image_mcp.errors import ErrorCode, ToolFailure
@@ -16,7 +17,7 @@ from openrouter_image_mcp.sources.addresses import (
     parse_ipv4_loose,
     refusal_reason,
 )
-from openrouter_image_mcp.sources.policy import HostPattern, HostPolicy
+from openrouter_image_mcp.sources.policy import HostPattern, HostPolicy, normalize_host
 from tests.sources.fakes import ipv6_forms
 
 REFUSED_V4 = [
@@ -140,6 +141,19 @@ def test_loose_ipv4_parsing_agrees_with_inet_aton(case: tuple[int, str]) -> None
         ("*.example.com", "badexample.com", False),
         ("[::1]", "::1", True),
         ("0x7f.1", "127.0.0.1", True),
+        # IDN names match in either spelling, whichever the pattern uses.
+        ("bücher.example", "xn--bcher-kva.example", True),
+        ("BÜCHER.Example.", "xn--bcher-kva.example", True),
+        ("xn--bcher-kva.example", "xn--bcher-kva.example", True),
+        ("*.bücher.example", "img.xn--bcher-kva.example", True),
+        ("*.xn--bcher-kva.example", "xn--bcher-kva.example", False),
+        ("bücher.example", "bucher.example", False),
+        # An address matches its IPv4-mapped spelling (the same destination), nothing else.
+        ("93.184.216.34", "::ffff:5db8:d822", True),
+        ("::ffff:93.184.216.34", "93.184.216.34", True),
+        ("[::ffff:5db8:d822]", "::ffff:5db8:d822", True),
+        ("93.184.216.34", "64:ff9b::5db8:d822", False),
+        ("93.184.216.34", "93.184.216.35", False),
     ],
 )
 def test_host_patterns(pattern: str, host: str, matches: bool) -> None:
@@ -179,3 +193,58 @@ def test_any_refused_address_among_several_refuses_the_host() -> None:
     assert failure.value.code == ErrorCode.BLOCKED_HOST
     assert "resolves to 10.0.0.5, which is a private address" in failure.value.message
     assert "IMAGE_MCP_ALLOWED_HOSTS" in failure.value.message
+
+
+@pytest.mark.parametrize(
+    ("spelling", "normalized"),
+    [
+        ("bücher.example", "xn--bcher-kva.example"),
+        ("BÜCHER.EXAMPLE", "xn--bcher-kva.example"),
+        ("bücher\u3002example", "xn--bcher-kva.example"),  # ideographic full stop
+        ("XN--BCHER-KVA.example.", "xn--bcher-kva.example"),
+        ("[bücher.example]", "xn--bcher-kva.example"),
+        ("\u24d4xample.com", "example.com"),  # circled e: UTS #46 maps it, as browsers do
+        ("ex\u200bample.com", "example.com"),  # zero-width space: ignored by the mapping
+        ("\uff11\uff12\uff17.0.0.1", "127.0.0.1"),  # full-width digits: an address after all
+        ("[::FFFF:127.0.0.1]", "::ffff:7f00:1"),
+    ],
+)
+def test_hosts_normalize_to_one_ascii_spelling(spelling: str, normalized: str) -> None:
+    assert normalize_host(spelling) == normalized
+
+
+@pytest.mark.parametrize("spelling", ["\u202eevil.com", "a..bü", "ü" * 64 + ".com", "my_ü.com"])
+def test_names_idna_cannot_encode_are_refused(spelling: str) -> None:
+    with pytest.raises(idna.IDNAError):
+        normalize_host(spelling)
+
+
+def test_a_pattern_idna_cannot_encode_is_kept_as_written() -> None:
+    assert HostPattern.parse("My_Ü.com").host == "my_ü.com"  # no URL host can reach it
+
+
+_SOME_PRIVATE = HostPattern.parse("*.corp.test")
+
+
+@given(st.ip_addresses(v=4), st.sampled_from(["mapped", "translated", "nat64", "6to4", "teredo"]))
+def test_a_blocked_ipv4_blocks_every_ipv6_form_of_it(v4: ipaddress.IPv4Address, form: str) -> None:
+    v6 = ipv6_forms(v4)[form]
+    for policy in (
+        HostPolicy(blocked=(HostPattern.parse(str(v4)),)),
+        HostPolicy(allowed=(_SOME_PRIVATE,), blocked=(HostPattern.parse(str(v4)),)),
+    ):
+        refusal = _refused(lambda p=policy: p.check_addresses("img.corp.test", [v6]))
+        assert f"an IPv6 form of {v4}, which is on this server's block list" in refusal.message
+        refusal = _refused(lambda p=policy: p.check_addresses(str(v6), [v6]))
+        assert refusal.message.startswith(f"{v6} is an IPv6 form of {v4}")
+
+
+@given(st.ip_addresses(v=4), st.sampled_from(["mapped", "translated", "nat64", "6to4", "teredo"]))
+def test_ipv6_forms_of_other_addresses_pass_a_block_list(
+    v4: ipaddress.IPv4Address, form: str
+) -> None:
+    other = ipaddress.IPv4Address((int(v4) + 1) % 2**32)
+    v6 = ipv6_forms(v4)[form]
+    assume(v6.teredo is None or other not in v6.teredo)  # blocking the Teredo server blocks it
+    policy = HostPolicy(allowed=(_SOME_PRIVATE,), blocked=(HostPattern.parse(str(other)),))
+    policy.check_addresses("img.corp.test", [v6])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from openrouter_image_mcp.errors import ErrorCode, ToolFailure
 from openrouter_image_mcp.settings import PROJECT_URL
 from openrouter_image_mcp.sources.fetch import resolve_host
 from tests.sources.conftest import MakeLoader, Serve
-from tests.sources.fakes import PNG, FakeResolver, make_tls_pair
+from tests.sources.fakes import PNG, FakeResolver, ipv6_forms, make_tls_pair
 from tests.sources.servers import Flood, Route, drip, image, promise_only, redirect, send
 
 PUBLIC = "93.184.216.34"
@@ -409,6 +410,95 @@ async def test_error_statuses_name_the_status(
     assert (failure.code, failure.retryable) == (ErrorCode.FETCH_FAILED, retryable)
     assert f"a.test answered HTTP {status}" in failure.message
     assert "SECRET" not in failure.message
+
+
+# --- Block lists: IPv4 inside IPv6, IDN spellings ------------------------------------------
+
+PUBLIC_FORMS = {
+    name: str(address) for name, address in ipv6_forms(ipaddress.IPv4Address(PUBLIC)).items()
+} | {"mapped, dotted": f"::ffff:{PUBLIC}"}
+
+
+@pytest.mark.parametrize("form", list(PUBLIC_FORMS))
+async def test_a_blocked_ipv4_is_blocked_in_every_ipv6_literal(
+    make_loader: MakeLoader, form: str
+) -> None:
+    url = f"http://[{PUBLIC_FORMS[form]}]/cat.png"
+    transport, seen = recording(serve_png)
+    assert (await make_loader(transport=transport).load(url)).data == PNG  # public otherwise
+    blocked = make_loader(blocked_hosts=[PUBLIC], transport=transport)
+    failure = await failure_of(blocked.load(url))
+    assert failure.code == ErrorCode.BLOCKED_HOST
+    assert "on this server's block list (IMAGE_MCP_BLOCKED_HOSTS)" in failure.message
+    assert len(seen) == 1  # only the unblocked fetch
+
+
+@pytest.mark.parametrize("form", list(PUBLIC_FORMS))
+async def test_a_blocked_ipv4_is_blocked_in_every_ipv6_answer(
+    make_loader: MakeLoader, form: str
+) -> None:
+    resolver = FakeResolver.fixed(img_test=PUBLIC_FORMS[form])
+    transport, seen = recording(serve_png)
+    loader = make_loader(blocked_hosts=[PUBLIC], resolver=resolver, transport=transport)
+    failure = await failure_of(loader.load("https://img.test/cat.png"))
+    assert failure.code == ErrorCode.BLOCKED_HOST
+    assert f"img.test resolves to {ipaddress.ip_address(PUBLIC_FORMS[form])}" in failure.message
+    assert f"{PUBLIC}, which is on this server's block list" in failure.message
+    assert seen == []
+
+
+async def test_block_list_addresses_hold_inside_an_allow_list(make_loader: MakeLoader) -> None:
+    resolver = FakeResolver.fixed(img_corp_test="64:ff9b::a09:909")  # NAT64 of 10.9.9.9
+    loader = make_loader(
+        allowed_hosts=["*.corp.test"], blocked_hosts=["10.9.9.9"], resolver=resolver
+    )
+    failure = await failure_of(loader.load("http://img.corp.test/x.png"))
+    assert failure.code == ErrorCode.BLOCKED_HOST
+    assert "an IPv6 form of 10.9.9.9, which is on this server's block list" in failure.message
+
+
+IDN = "bücher.example"
+IDN_ASCII = "xn--bcher-kva.example"
+IDN_SPELLINGS = [IDN, "BÜCHER.example", "bücher\u3002example", IDN_ASCII, "XN--BCHER-KVA.EXAMPLE."]
+
+
+@pytest.mark.parametrize("pattern", [IDN, IDN_ASCII, f"*.{IDN}"])
+@pytest.mark.parametrize("spelling", IDN_SPELLINGS)
+async def test_a_blocked_idn_is_blocked_in_every_spelling(
+    make_loader: MakeLoader, pattern: str, spelling: str
+) -> None:
+    resolver = FakeResolver({})
+    host = f"img.{spelling}" if pattern.startswith("*.") else spelling
+    failure = await failure_of(
+        make_loader(blocked_hosts=[pattern], resolver=resolver).load(f"https://{host}/x.png")
+    )
+    assert failure.code == ErrorCode.BLOCKED_HOST
+    assert "is on this server's block list" in failure.message
+    assert resolver.calls == []
+
+
+@pytest.mark.parametrize("pattern", [IDN, IDN_ASCII])
+@pytest.mark.parametrize("spelling", IDN_SPELLINGS)
+async def test_an_allowed_idn_is_fetched_by_its_ascii_name(
+    make_loader: MakeLoader, pattern: str, spelling: str
+) -> None:
+    resolver = FakeResolver({IDN_ASCII: [["10.0.0.7"]]})
+    transport, seen = recording(serve_png)
+    loader = make_loader(allowed_hosts=[pattern], resolver=resolver, transport=transport)
+    assert (await loader.load(f"http://{spelling}/x.png")).data == PNG
+    assert resolver.calls == [(IDN_ASCII, 80)]
+    assert seen[0].headers["host"] == IDN_ASCII
+
+
+@pytest.mark.parametrize("host", ["\u202eevil.test", "a..bü.test", "my_ü.test"])
+async def test_a_name_idna_cannot_encode_is_invalid_input(
+    make_loader: MakeLoader, host: str
+) -> None:
+    resolver = FakeResolver({})
+    failure = await failure_of(make_loader(resolver=resolver).load(f"https://{host}/x.png"))
+    assert failure.code == ErrorCode.INVALID_INPUT
+    assert "malformed host name" in failure.message
+    assert resolver.calls == []
 
 
 async def test_dns_failure_is_a_fetch_failure_without_the_query(make_loader: MakeLoader) -> None:
