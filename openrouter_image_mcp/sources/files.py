@@ -30,11 +30,18 @@ _ROOTS_VAR = "IMAGE_MCP_FILE_ROOTS"
 
 
 class FileSandbox:
-    """Reads whole image files that lie inside `roots` (resolved directories)."""
+    """Reads whole image files that lie inside `roots` (resolved directories).
 
-    def __init__(self, roots: tuple[Path, ...], max_bytes: int) -> None:
+    Messages echo the caller's own path string, never what it resolved to; the roots are
+    named only with `reveal_paths` (stdio, where the caller is the machine's user).
+    """
+
+    def __init__(
+        self, roots: tuple[Path, ...], max_bytes: int, *, reveal_paths: bool = False
+    ) -> None:
         self._roots = roots
         self._max_bytes = max_bytes
+        self._reveal_paths = reveal_paths
 
     async def read(self, image_path: str) -> bytes:
         return await anyio.to_thread.run_sync(self.read_sync, image_path)
@@ -82,16 +89,21 @@ class FileSandbox:
             raise too_large(f"the file {shorten(image_path)}", self._max_bytes)
 
     def _outside(self, image_path: str) -> ToolFailure:
-        roots = ", ".join(str(root) for root in self._roots)
         hint = ""
         if _MSYS_PATH.match(image_path):
             hint = " (it looks like an MSYS/Git Bash path such as /c/Users/...; this server "
             hint += "reads paths of its own machine)"
+        if self._reveal_paths:
+            roots = ", ".join(str(root) for root in self._roots)
+            where = f"the directories this server may read ({_ROOTS_VAR}: {roots})"
+            todo = f"move the image under one of them, add its directory to {_ROOTS_VAR}, or"
+        else:
+            where = "the allowed directories"
+            todo = f"ask the server's operator to add its directory to {_ROOTS_VAR}, or"
         return ToolFailure(
             ErrorCode.UNSAFE_PATH,
-            f"{shorten(image_path)} is outside the directories this server may read "
-            f"({_ROOTS_VAR}: {roots}){hint}; move the image under one of them, add its "
-            f"directory to {_ROOTS_VAR}, or pass it as a URL or data URL",
+            f"{shorten(image_path)} is outside {where}{hint}; {todo} pass the image as a URL, "
+            "data URL or base64",
         )
 
     def _read_capped(self, fd: int, size: int, image_path: str) -> bytes:

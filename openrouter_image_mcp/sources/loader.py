@@ -44,7 +44,13 @@ class ImageLoader:
                 max_redirects=settings.max_redirects,
             ),
         )
-        self._files = FileSandbox(settings.effective_file_roots, settings.max_image_bytes)
+        self._files = FileSandbox(
+            settings.effective_file_roots,
+            settings.max_image_bytes,
+            # Over stdio the server runs on the user's own machine; over HTTP its paths are
+            # none of the caller's business.
+            reveal_paths=settings.transport == "stdio",
+        )
 
     async def load(self, image_path: str) -> SourceImage:
         """The image bytes `image_path` refers to; raises ToolFailure when they cannot be had."""

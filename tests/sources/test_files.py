@@ -122,6 +122,44 @@ async def test_unreadable_paths_say_what_to_do(
         assert path in failure.message
 
 
+OUTSIDE_INPUTS = {
+    "traversal": "{via}/../outside/secret.png",
+    "symlink escape": "{via}/escape.png",
+    "symlinked directory": "{via}/escape_dir/secret.png",
+    "sibling root": "{via}/../root2/secret.png",
+    "relative traversal": "../outside/secret.png",
+    "absolute": "/etc/passwd",
+    "file URI": "file://{via}/escape.png",
+}
+
+
+@pytest.mark.parametrize("transport", ["http", "stdio"])
+@pytest.mark.parametrize("template", list(OUTSIDE_INPUTS.values()), ids=list(OUTSIDE_INPUTS))
+async def test_refusals_name_server_paths_only_over_stdio(
+    tree: Path, transport: str, template: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The root is configured through a symlink, so its resolved form differs from any
+    # spelling the caller used: only a message built from resolved paths could contain it.
+    via = tree.parent / "via"
+    via.symlink_to(tree, target_is_directory=True)
+    monkeypatch.chdir(tree)
+    image_path = template.format(via=via)
+    settings = Settings(transport=transport, file_roots=[via])  # type: ignore[arg-type]
+    async with ImageLoader(settings) as loader:
+        failure = await _failure(loader.load(image_path))
+    assert failure.code == ErrorCode.UNSAFE_PATH
+    assert image_path in failure.message  # the caller's own string, as given
+    beyond_the_echo = failure.message.replace(image_path, "<input>")
+    assert str(tree.parent / "outside") not in beyond_the_echo  # where the input led
+    assert "/etc" not in beyond_the_echo
+    if transport == "http":
+        assert "<input> is outside the allowed directories;" in beyond_the_echo
+        assert "IMAGE_MCP_FILE_ROOTS" in beyond_the_echo  # what the operator would change
+        assert str(tree) not in beyond_the_echo
+    else:  # the user's own machine: the message may say which directories are allowed
+        assert f"(IMAGE_MCP_FILE_ROOTS: {tree})" in beyond_the_echo
+
+
 @pytest.mark.parametrize(
     "settings", [{"file_roots": []}, {"transport": "http"}], ids=["empty-roots", "http-default"]
 )
