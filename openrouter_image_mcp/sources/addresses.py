@@ -52,6 +52,7 @@ _REFUSED_RANGES: tuple[tuple[IPv4Network | IPv6Network, str], ...] = tuple(
 
 _NAT64 = IPv6Network("64:ff9b::/96")
 _IPV4_TRANSLATED = IPv6Network("::ffff:0:0:0/96")  # SIIT (RFC 6145)
+_IPV4_COMPATIBLE = IPv6Network("::/96")
 
 _IPV4_PART = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
 
@@ -77,8 +78,13 @@ def destination(address: IPAddress) -> IPAddress:
 
 
 def carried_ipv4(address: IPAddress) -> tuple[IPv4Address, ...]:
-    """The IPv4 addresses `address` is or embeds (empty for an IPv6 address carrying none)."""
-    return (address,) if isinstance(address, IPv4Address) else embedded_ipv4(address)
+    """The IPv4 addresses `address` is or embeds (empty for an IPv6 address carrying none),
+    counting the deprecated IPv4-compatible form (`::a.b.c.d`), which old tunnels still route."""
+    if isinstance(address, IPv4Address):
+        return (address,)
+    if address in _IPV4_COMPATIBLE and int(address) > 1:  # not :: or ::1
+        return (IPv4Address(int(address)),)
+    return embedded_ipv4(address)
 
 
 def embedded_ipv4(address: IPv6Address) -> tuple[IPv4Address, ...]:

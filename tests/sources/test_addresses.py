@@ -239,6 +239,16 @@ def test_a_blocked_ipv4_blocks_every_ipv6_form_of_it(v4: ipaddress.IPv4Address, 
         assert refusal.message.startswith(f"{v6} is an IPv6 form of {v4}")
 
 
+@given(st.ip_addresses(v=4).filter(lambda v4: int(v4) > 1))
+def test_a_blocked_ipv4_blocks_its_ipv4_compatible_form_inside_an_allow_list(
+    v4: ipaddress.IPv4Address,
+) -> None:
+    compatible = ipaddress.IPv6Address(int(v4))  # ::a.b.c.d, refused anyway without a list
+    policy = HostPolicy(allowed=(_SOME_PRIVATE,), blocked=(HostPattern.parse(str(v4)),))
+    refusal = _refused(lambda: policy.check_addresses("img.corp.test", [compatible]))
+    assert f"an IPv6 form of {v4}" in refusal.message
+
+
 @given(st.ip_addresses(v=4), st.sampled_from(["mapped", "translated", "nat64", "6to4", "teredo"]))
 def test_ipv6_forms_of_other_addresses_pass_a_block_list(
     v4: ipaddress.IPv4Address, form: str
