@@ -49,6 +49,7 @@ from tests.sources.servers import (
     drip,
     image,
     promise_only,
+    raw_answer,
     redirect,
     send,
 )
@@ -357,16 +358,6 @@ class Sandbox:
 def respond(status: str, headers: dict[str, str], body: bytes) -> Route:
     async def route(writer: asyncio.StreamWriter) -> None:
         await send(writer, status, headers, body)
-
-    return route
-
-
-def raw_answer(head: bytes) -> Route:
-    """Answers with `head` (status line and headers, exactly these bytes) and no body."""
-
-    async def route(writer: asyncio.StreamWriter) -> None:
-        writer.write(head + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
 
     return route
 

@@ -80,6 +80,16 @@ def redirect(location: str, status: str = "302 Found") -> Route:
     return route
 
 
+def raw_answer(head: bytes) -> Route:
+    """Answers with `head` (status line and headers, exactly these bytes) and no body."""
+
+    async def route(writer: asyncio.StreamWriter) -> None:
+        writer.write(head + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+
+    return route
+
+
 async def not_found(writer: asyncio.StreamWriter) -> None:
     await send(writer, "404 Not Found", {"Content-Length": "0"}, b"")
 

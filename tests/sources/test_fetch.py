@@ -18,7 +18,7 @@ from openrouter_image_mcp.settings import PROJECT_URL
 from openrouter_image_mcp.sources.fetch import resolve_host
 from tests.sources.conftest import MakeLoader, Serve
 from tests.sources.fakes import PNG, FakeResolver, ipv6_forms, make_tls_pair
-from tests.sources.servers import Flood, Route, drip, image, promise_only, redirect, send
+from tests.sources.servers import Flood, drip, image, promise_only, raw_answer, redirect, send
 
 PUBLIC = "93.184.216.34"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -173,42 +173,29 @@ async def test_cookies_never_carry_over_to_a_later_fetch(
     assert all("cookie" not in headers for _, headers in server.requests)
 
 
-def raw_answer(head: bytes) -> Route:
-    """Answers with `head` (status line and headers, as bytes) and an empty body."""
-
-    async def route(writer: asyncio.StreamWriter) -> None:
-        writer.write(head + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
-        await writer.drain()
-
-    return route
-
-
 # What a hostile server can put into text a message quotes: terminal escapes, a bidi
 # override (as UTF-8), a bell and a backspace; HTTP/1.1 lets all of them through.
 HOSTILE_TEXT = "\x1b[31m\x1b]0;owned\x07\u202e\x08\x7f".encode()
 
 
-async def test_a_reason_phrase_is_quoted_without_control_characters(
-    make_loader: MakeLoader, serve: Serve
+@pytest.mark.parametrize(
+    ("head", "quoted"),
+    [
+        (b"HTTP/1.1 404 Not" + HOSTILE_TEXT + b" Found" + HOSTILE_TEXT + b"\r\n",
+         "127.0.0.1 answered HTTP 404 Not Found;"),
+        (b"HTTP/1.1 200 OK\r\nContent-Encoding: " + HOSTILE_TEXT + b"br\r\n",
+         "127.0.0.1 sent the image br-compressed"),
+    ],
+    ids=["reason phrase", "header value"],
+)  # fmt: skip
+async def test_server_text_is_quoted_without_control_characters(
+    make_loader: MakeLoader, serve: Serve, head: bytes, quoted: str
 ) -> None:
-    head = b"HTTP/1.1 404 Not" + HOSTILE_TEXT + b" Found" + HOSTILE_TEXT + b"\r\n"
     server = await serve({"/x.png": raw_answer(head)})
     loader = make_loader(allowed_hosts=["127.0.0.1"])
     failure = await failure_of(loader.load(f"http://127.0.0.1:{server.port}/x.png"))
     assert failure.code == ErrorCode.FETCH_FAILED
-    assert "127.0.0.1 answered HTTP 404 Not Found;" in failure.message
-    assert failure.message.isprintable()
-
-
-async def test_a_header_value_is_quoted_without_control_characters(
-    make_loader: MakeLoader, serve: Serve
-) -> None:
-    head = b"HTTP/1.1 200 OK\r\nContent-Encoding: " + HOSTILE_TEXT + b"br\r\n"
-    server = await serve({"/x.png": raw_answer(head)})
-    loader = make_loader(allowed_hosts=["127.0.0.1"])
-    failure = await failure_of(loader.load(f"http://127.0.0.1:{server.port}/x.png"))
-    assert failure.code == ErrorCode.FETCH_FAILED
-    assert "sent the image br-compressed" in failure.message
+    assert quoted in failure.message
     assert failure.message.isprintable()
 
 
