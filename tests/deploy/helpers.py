@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -49,3 +50,19 @@ def environment(service: str, env: dict[str, str]) -> dict[str, str]:
     """A compose service's `environment`, interpolated with `env` (standing in for .env)."""
     values = compose()["services"][service].get("environment", {})
     return {name: interpolate(str(value), env) for name, value in values.items()}
+
+
+def redis_options(arguments: list[str]) -> dict[str, str]:
+    """`redis-server` arguments (`--name value ...`) as {name: value}."""
+    names, values = arguments[::2], arguments[1::2]
+    assert all(name.startswith("--") for name in names), arguments
+    return {name.removeprefix("--"): value for name, value in zip(names, values, strict=True)}
+
+
+def server_environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """Exactly `env` as the server's IMAGE_MCP_* environment, with no .env file to read."""
+    monkeypatch.chdir(ROOT / "deploy")
+    for name in [name for name in os.environ if name.startswith("IMAGE_MCP_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)

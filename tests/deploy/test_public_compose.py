@@ -12,7 +12,15 @@ import pytest
 import uvicorn
 
 from openrouter_image_mcp.settings import Settings
-from tests.deploy.helpers import NANOSECONDS, ROOT, compose, environment, tool
+from tests.deploy.helpers import (
+    NANOSECONDS,
+    ROOT,
+    compose,
+    environment,
+    redis_options,
+    server_environment,
+    tool,
+)
 
 DOT_ENV = {  # what an operator's .env gives compose
     "MCP_DOMAIN": "mcp.example.com",
@@ -57,13 +65,10 @@ def caddy(command: str, caddyfile: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def redis_options(service: str) -> dict[str, str]:
-    """A Redis service's `redis-server --name value ...` command as {name: value}."""
+def redis_service_options(service: str) -> dict[str, str]:
     command = [str(part) for part in compose()["services"][service]["command"]]
     assert command[0] == "redis-server"
-    names, values = command[1::2], command[2::2]
-    assert all(name.startswith("--") for name in names)
-    return {name.removeprefix("--"): value for name, value in zip(names, values, strict=True)}
+    return redis_options(command[1:])
 
 
 @pytest.mark.parametrize("caddyfile", CADDYFILES)
@@ -141,11 +146,9 @@ def test_the_public_server_starts_with_its_environment(monkeypatch: pytest.Monke
     """compose's environment for the server, on top of the image's, passes the settings check."""
     service = compose()["services"]["mcp-public"]
     assert service["read_only"] is True
-    monkeypatch.chdir(ROOT / "deploy")  # no stray .env
-    for name in [name for name in os.environ if name.startswith("IMAGE_MCP_")]:
-        monkeypatch.delenv(name)
-    for name, value in {"IMAGE_MCP_HOST": "0.0.0.0", **environment("mcp-public", DOT_ENV)}.items():
-        monkeypatch.setenv(name, value)
+    server_environment(
+        monkeypatch, {"IMAGE_MCP_HOST": "0.0.0.0", **environment("mcp-public", DOT_ENV)}
+    )
 
     settings = Settings()
 
@@ -164,10 +167,10 @@ def test_limits_and_budgets_live_in_a_redis_that_never_evicts(server: str) -> No
     assert cache is not None
 
     assert state != cache
-    assert redis_options(state)["maxmemory-policy"] == "noeviction"
-    assert redis_options(state)["appendonly"] == "yes"  # budgets survive a restart
-    assert redis_options(cache)["maxmemory-policy"] == "allkeys-lru"
-    assert redis_options(cache)["maxmemory"] not in {"0", ""}
+    assert redis_service_options(state)["maxmemory-policy"] == "noeviction"
+    assert redis_service_options(state)["appendonly"] == "yes"  # budgets survive a restart
+    assert redis_service_options(cache)["maxmemory-policy"] == "allkeys-lru"
+    assert redis_service_options(cache)["maxmemory"] not in {"0", ""}
     assert service["depends_on"] == {
         state: {"condition": "service_healthy"},
         cache: {"condition": "service_healthy"},
