@@ -8,20 +8,17 @@ cache is filled well past its memory through the server's own cache path.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import redis
 import yaml
 
 from openrouter_image_mcp.cost.cache import COLLECTION, AnswerCache, Reply
 from openrouter_image_mcp.cost.state import open_shared_state
 from openrouter_image_mcp.settings import Settings
-from tests.cost.conftest import REDIS_SERVER, _free_port, _wait_for_redis
+from tests.cost.conftest import running_redis
 from tests.cost.helpers import MakeImage, MakeSettings, analyze, cache_status, connected, error_of
 from tests.fake_openrouter import DEFAULT_COST, FakeOpenRouter
 
@@ -40,24 +37,10 @@ def compose_redis_args(service: str) -> list[str]:
 @contextmanager
 def redis_as_in_compose(service: str, scratch: Path, *overrides: str) -> Iterator[str]:
     """A redis-server configured like compose's `service`; its URL."""
-    if not os.access(REDIS_SERVER, os.X_OK):
-        pytest.skip(f"{REDIS_SERVER} is missing; install Debian's redis-server to run these")
-    port = _free_port()
     directory = scratch / service
     directory.mkdir()
-    local = ("--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory))
-    process = subprocess.Popen(
-        [REDIS_SERVER, *compose_redis_args(service), *local, *overrides],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        _wait_for_redis(url, process)
+    with running_redis(*compose_redis_args(service), "--dir", str(directory), *overrides) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def snapshot(url: str) -> dict[bytes, bytes | None]:
