@@ -89,6 +89,8 @@ def secrets_of(settings: Settings) -> list[str]:
         secrets.append(settings.api_key)
     if settings.redis_url:
         secrets.append(settings.redis_url.get_secret_value())
+    if settings.cache_redis_url:
+        secrets.append(settings.cache_redis_url.get_secret_value())
     return secrets
 
 

@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     cache_max_entries: int = Field(default=1024, ge=1)
     cache_max_bytes: int = Field(default=64 * MIB, ge=1024)
     redis_url: SecretStr | None = None
+    cache_redis_url: SecretStr | None = None
 
     _split = field_validator(
         "allowed_models", "allowed_origins", "allowed_hosts", "blocked_hosts", mode="before"
@@ -164,7 +165,7 @@ class Settings(BaseSettings):
             ) from None
         return value
 
-    @field_validator("redis_url")
+    @field_validator("redis_url", "cache_redis_url")
     @classmethod
     def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith(REDIS_SCHEMES):
@@ -182,6 +183,11 @@ class Settings(BaseSettings):
     def _check_consistency(self) -> Settings:
         if self.max_tokens_ceiling < self.default_max_tokens:
             raise ValueError("IMAGE_MCP_MAX_TOKENS_CEILING is below IMAGE_MCP_DEFAULT_MAX_TOKENS")
+        if self.cache_redis_url is not None and self.redis_url is None:
+            raise ValueError(
+                "IMAGE_MCP_CACHE_REDIS_URL is set without IMAGE_MCP_REDIS_URL; the cache Redis "
+                "only moves the answer cache out of the shared Redis, so set both"
+            )
         if self.transport == "http":
             self._check_http_safety()
         return self

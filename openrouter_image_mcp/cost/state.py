@@ -3,6 +3,8 @@
 In-process by default. With IMAGE_MCP_REDIS_URL set, every replica shares the same rate-limit
 windows (`limits` RedisStorage), answer cache (py-key-value RedisStore) and daily counters
 (`RedisLedger`), so limits, budgets and cache hits hold across the whole deployment.
+IMAGE_MCP_CACHE_REDIS_URL moves the answer cache to a Redis of its own, which may evict under
+memory pressure without ever touching limits or budgets.
 """
 
 from __future__ import annotations
@@ -57,6 +59,11 @@ async def open_shared_state(settings: Settings) -> AsyncIterator[SharedState]:
         # Text replies for the cache and the counters; `limits` reads raw replies of its own.
         redis = Redis.from_url(url, decode_responses=True, **options)
         stack.push_async_callback(redis.aclose)
+        cache_redis = redis
+        if settings.cache_redis_url is not None:
+            cache_url = settings.cache_redis_url.get_secret_value()
+            cache_redis = Redis.from_url(cache_url, decode_responses=True, **options)
+            stack.push_async_callback(cache_redis.aclose)
         limits_pool = ConnectionPool.from_url(url, **options)
         stack.push_async_callback(limits_pool.aclose)
         yield SharedState(
@@ -67,10 +74,11 @@ async def open_shared_state(settings: Settings) -> AsyncIterator[SharedState]:
                 key_prefix=LIMITS_KEY_PREFIX,
                 connection_pool=limits_pool,
             ),
-            # Redis itself bounds the total (its maxmemory policy); entries expire with the
-            # cache TTL, and no single answer may take more than the whole cache budget.
+            # Redis itself bounds the total (the cache Redis's maxmemory with LRU eviction);
+            # entries expire with the cache TTL, and no single answer may take more than the
+            # whole cache budget.
             answers=LimitSizeWrapper(
-                RedisStore(client=redis),
+                RedisStore(client=cache_redis),
                 max_size=settings.cache_max_bytes,
                 raise_on_too_large=False,
             ),

@@ -7,31 +7,19 @@ import functools
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from pydantic import AliasChoices
 
 from openrouter_image_mcp.settings import Settings
 from tests.app.helpers import serving
+from tests.deploy.helpers import ROOT, compose, tool
 from tests.fake_openrouter import FakeOpenRouter
 
-ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
-
-
-def tool(name: str, source: str = "`pip install -e '.[test]'`") -> str:
-    """A linter, on PATH or next to this Python; the test skips when it is missing."""
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if found is None:
-        pytest.skip(f"{name} is not installed; {source} provides it")
-    return found
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -47,10 +35,6 @@ def instructions() -> list[tuple[str, str]]:
 
 def last(name: str) -> str:
     return [arguments for instruction, arguments in instructions() if instruction == name][-1]
-
-
-def compose() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "compose.yaml").read_text())
 
 
 def env_names() -> dict[str, str]:
@@ -176,6 +160,7 @@ def test_the_replicas_profile_shares_redis_behind_the_proxy() -> None:
     replicas = services["mcp-replicas"]
     assert replicas["profiles"] == ["replicas"]
     assert replicas["environment"]["IMAGE_MCP_REDIS_URL"] == "redis://redis:6379/0"
+    assert replicas["environment"]["IMAGE_MCP_CACHE_REDIS_URL"] == "redis://redis-cache:6379/0"
     assert services["redis"]["image"] == "redis:7-alpine"
     (volume,) = services["proxy"]["volumes"]
     config = ROOT / volume.split(":")[0]
@@ -185,9 +170,15 @@ def test_the_replicas_profile_shares_redis_behind_the_proxy() -> None:
 # --- .env.example -----------------------------------------------------------------------------
 
 
+def compose_variables() -> set[str]:
+    """Variables compose.yaml reads from .env that are not server settings."""
+    used = set(re.findall(r"\$\{(\w+)", (ROOT / "compose.yaml").read_text()))
+    return used - set(env_names().values())
+
+
 def test_env_example_lists_every_setting() -> None:
     listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
-    names = set(env_names().values())
+    names = set(env_names().values()) | compose_variables()
     assert names <= listed, names - listed
     assert listed <= names, listed - names
 
@@ -204,6 +195,8 @@ def test_env_example_shows_the_real_defaults(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.delenv(name, raising=False)
     defaults = Settings(_env_file=None)  # type: ignore[call-arg]
     for name, value in example_defaults().items():
+        if name in compose_variables():
+            continue
         field = fields[name]
         if value:
             monkeypatch.setenv(name, value)

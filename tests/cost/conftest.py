@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +58,14 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[str]:
-    """A throwaway redis-server on a free loopback port; its URL."""
+@contextmanager
+def running_redis(*arguments: str) -> Iterator[str]:
+    """A throwaway redis-server on a free loopback port, with `arguments`; its URL."""
     if not os.access(REDIS_SERVER, os.X_OK):
         pytest.skip(f"{REDIS_SERVER} is missing; install Debian's redis-server to run these")
     port = _free_port()
     process = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", *NO_PERSISTENCE],
+        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", *arguments],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -75,6 +76,13 @@ def redis_server() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server for the session; its URL."""
+    with running_redis(*NO_PERSISTENCE) as url:
+        yield url
 
 
 def _wait_for_redis(url: str, process: subprocess.Popen[bytes]) -> None:

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from openrouter_image_mcp.cli import describe_invalid_settings
 from openrouter_image_mcp.cost.state import limits_uri
+from openrouter_image_mcp.logs import Redactor, secrets_of
 from openrouter_image_mcp.settings import Settings
 
 
@@ -21,6 +22,7 @@ def test_rate_limits_in_the_limits_syntax_are_accepted(spec: str) -> None:
         ("rate_limit", "lots", "write it like '60/minute'"),
         ("rate_limit", "", "write it like '60/minute'"),
         ("redis_url", "http://:hunter2@cache:6379", "start it with redis://"),
+        ("cache_redis_url", "http://:hunter2@cache:6379", "start it with redis://"),
     ],
 )
 def test_bad_values_name_the_variable_and_never_echo_the_value(
@@ -45,3 +47,21 @@ def test_bad_values_name_the_variable_and_never_echo_the_value(
 )
 def test_redis_urls_are_spelled_for_the_limits_library(url: str, expected: str) -> None:
     assert limits_uri(url) == expected
+
+
+def test_a_cache_redis_without_the_shared_redis_is_refused() -> None:
+    with pytest.raises(ValidationError) as raised:
+        Settings(_env_file=None, transport="stdio", cache_redis_url="redis://:hunter2@cache:6379")
+
+    report = describe_invalid_settings(raised.value)
+    assert "IMAGE_MCP_CACHE_REDIS_URL is set without IMAGE_MCP_REDIS_URL" in report
+    assert "hunter2" not in report
+
+
+def test_both_redis_urls_are_redacted_from_logs() -> None:
+    state, cache = "redis://:state-pw@state:6379/0", "redis://:cache-pw@cache:6379/0"
+    settings = Settings(_env_file=None, transport="stdio", redis_url=state, cache_redis_url=cache)
+
+    line = Redactor(secrets_of(settings)).redact(f"cannot reach {state} nor {cache}")
+
+    assert line == "cannot reach [redacted] nor [redacted]"
