@@ -1,0 +1,301 @@
+"""The whole benchmark: which series run, in which order, over which transport.
+
+Every tool call asks a distinct question and the server runs with its cache off, so no figure
+is flattered by the answer cache or by identical calls sharing one preparation: every series
+is made of distinct calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import itertools
+import statistics
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from PIL import Image
+
+from .clients import Call, HttpCaller, StdioSession
+from .inputs import BenchImage
+from .legibility import Legibility, fidelity_db, legibility, upright_original
+from .processes import (
+    FLOOR,
+    OURS,
+    HttpServer,
+    Upstream,
+    running_http,
+    server_environment,
+    stdio_session,
+)
+from .reference import measure_reference
+from .sampling import TreeWatch
+from .stats import Spread, spread
+from .upstream import KEEP_IMAGE
+
+SMALL = "small_png"
+NOISE = "noise_png"
+SCREENSHOT = "screenshot_png"
+DEFAULT_MODEL = "google/gemini-2.5-flash"
+SCREENSHOT_MODELS = (
+    ("openai/gpt-4o", "auto"),
+    ("openai/gpt-5-mini", "auto"),
+    ("anthropic/claude-sonnet-4.5", "auto"),
+    ("anthropic/claude-opus-4.7", "high"),
+    ("google/gemini-2.5-flash", "auto"),
+    ("google/gemini-3-flash-preview", "auto"),
+)
+FAITHFUL = ("photo", "animation")  # kinds judged by PSNR against the original
+_SERIAL = itertools.count()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    calls_small: int  # sequential calls per small input
+    calls_large: int  # sequential calls per large input
+    floor_calls: int  # no-op calls to the floor servers
+    reference_repeats: int
+    cold_starts: int
+    load_clients: int
+    load_calls_each: int
+    rss_concurrency: int
+
+
+FULL = Plan(30, 8, 60, 7, 5, 50, 8, 10)
+QUICK = Plan(6, 2, 15, 2, 2, 50, 2, 10)
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """What one image became: its size and bytes, and how good it is where that is known."""
+
+    format: str
+    width: int
+    height: int
+    bytes: int
+    legibility: Legibility | None
+    fidelity_db: float | None  # None: not a photo, or not the picture's shape (sideways)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """Calls of one kind, with the server tree's CPU time over them."""
+
+    calls: list[Call]
+    cpu_s: float
+    elapsed_s: float
+    upstream: list[dict[str, Any]] = field(default_factory=list)  # records, by completion
+
+    @property
+    def cpu_ms_per_call(self) -> float:
+        return self.cpu_s * 1000 / len(self.calls)
+
+    @property
+    def calls_per_s(self) -> float:
+        return len(self.calls) / self.elapsed_s
+
+    def overhead_ms(self) -> Spread | None:
+        """Client latency minus the upstream's own time for that very completion."""
+        spent = {r["generation_id"]: r["spent_s"] for r in self.upstream}
+        return spread(
+            [
+                (call.latency_s - spent[call.meta["generation_id"]]) * 1000
+                for call in self.calls
+                if call.meta.get("generation_id") in spent
+            ]
+        )
+
+    def latency_ms(self) -> Spread | None:
+        return spread([call.latency_s * 1000 for call in self.calls])
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRow:
+    image: BenchImage
+    ours: Series
+    sent: Judged
+    reference_cpu_ms: float
+    reference: Judged
+
+
+@dataclass(frozen=True, slots=True)
+class ColdStart:
+    wall_s: list[float]
+    cpu_s: list[float]
+
+    @property
+    def wall_median_s(self) -> float:
+        return statistics.median(self.wall_s)
+
+    @property
+    def cpu_median_s(self) -> float:
+        return statistics.median(self.cpu_s)
+
+
+@dataclass(slots=True)
+class Measurements:
+    images: list[ImageRow] = field(default_factory=list)
+    stdio_floor: Series | None = None
+    by_model: list[tuple[str, str, Judged]] = field(default_factory=list)
+    http_small: Series | None = None
+    http_floor: Series | None = None
+    load: Series | None = None
+    peak_rss_mb: float | None = None
+    cold_start: dict[str, ColdStart] = field(default_factory=dict)
+
+
+def arguments(image: BenchImage, *, keep: bool = False, **extra: str) -> dict[str, Any]:
+    question = f"Describe it (#{next(_SERIAL)}).{' ' + KEEP_IMAGE if keep else ''}"
+    return {"image_path": str(image.path), "question": question, **extra}
+
+
+class Bench:
+    def __init__(self, plan: Plan, images: dict[str, BenchImage], upstream: Upstream, out: Path):
+        self.plan, self.images, self.upstream, self.out = plan, images, upstream, out
+        self.env = server_environment(upstream, images[SMALL].path.parent)
+        self.measured = Measurements()
+
+    async def run(self) -> Measurements:
+        await self.cold_starts()
+        await self.stdio_series()
+        await self.http_series()
+        return self.measured
+
+    async def cold_starts(self) -> None:
+        for name, module in (("ours", OURS), ("floor", FLOOR)):
+            wall, cpu = [], []
+            for _ in range(self.plan.cold_starts):
+                with (self.out / f"stdio-{name}.log").open("ab") as log:
+                    async with stdio_session(module, self.env, self.out, log) as session:
+                        wall.append(session.ready_s - session.started_s)
+                        times = psutil.Process(session.pid).cpu_times()
+                        cpu.append(times.user + times.system)
+            self.measured.cold_start[name] = ColdStart(wall, cpu)
+
+    async def stdio_series(self) -> None:
+        with (self.out / "stdio-ours.log").open("ab") as log:
+            async with stdio_session(OURS, self.env, self.out, log) as session:
+                await session.call(arguments(self.images[SMALL]))  # imports, pools warm up
+                for image in self.images.values():
+                    self.measured.images.append(await self.image_row(session, image))
+                for model, detail in SCREENSHOT_MODELS:
+                    judged = await self.kept(session, self.images[SCREENSHOT], model, detail)
+                    self.measured.by_model.append((model, detail, judged))
+        with (self.out / "stdio-floor.log").open("ab") as log:
+            async with stdio_session(FLOOR, self.env, self.out, log) as floor:
+                small = self.images[SMALL]
+                await floor.call(arguments(small))
+                self.measured.stdio_floor = await self.series(
+                    floor.pid, [floor.call] * self.plan.floor_calls, lambda: arguments(small)
+                )
+
+    async def image_row(self, session: StdioSession, image: BenchImage) -> ImageRow:
+        calls = self.plan.calls_large if image.large else self.plan.calls_small
+        ours = await self.series(session.pid, [session.call] * calls, lambda: arguments(image))
+        sent = await self.kept(session, image)
+        raw = image.path.read_bytes()
+        reference = measure_reference(raw, self.plan.reference_repeats)
+        return ImageRow(image, ours, sent, reference.cpu_ms, judge(reference.sent, image))
+
+    async def kept(
+        self, session: StdioSession, image: BenchImage, model: str | None = None, detail: str = ""
+    ) -> Judged:
+        """One more call, whose image the upstream keeps: what the model received, judged."""
+        extra = {"model": model} if model else {}
+        if detail:
+            extra["detail"] = detail
+        call = await session.call(arguments(image, keep=True, **extra))
+        _check(call)
+        [record] = [r for r in self.upstream.drain() if r["kept"]]
+        url = record["kept"][0]
+        return judge(base64.b64decode(url.partition(",")[2]), image)
+
+    async def series(
+        self,
+        pid: int,
+        callers: Sequence[Callable[[dict[str, Any]], Awaitable[Call]]],
+        make_arguments: Callable[[], dict[str, Any]],
+    ) -> Series:
+        """One call per entry of `callers`, one after another, under a CPU watch."""
+        self.upstream.drain()
+        loop = asyncio.get_running_loop()
+        with TreeWatch(pid, sample_rss=False) as watch:
+            started = loop.time()
+            calls = [await caller(make_arguments()) for caller in callers]
+            elapsed = loop.time() - started
+        for call in calls:
+            _check(call)
+        return Series(calls, watch.usage().cpu_s, elapsed, self.upstream.drain())
+
+    async def http_series(self) -> None:
+        small = self.images[SMALL]
+        with running_http(OURS, self.env, self.out, self.out / "http-ours.log") as server:
+            self.measured.peak_rss_mb = await self.peak_rss(server)
+            async with HttpCaller(server.mcp_url) as caller:
+                await caller.call(arguments(small))
+                self.measured.http_small = await self.series(
+                    server.pid, [caller.call] * self.plan.floor_calls, lambda: arguments(small)
+                )
+            self.measured.load = await self.load(server)
+        with running_http(FLOOR, self.env, self.out, self.out / "http-floor.log") as floor:
+            async with HttpCaller(floor.mcp_url) as caller:
+                await caller.call(arguments(small))
+                self.measured.http_floor = await self.series(
+                    floor.pid, [caller.call] * self.plan.floor_calls, lambda: arguments(small)
+                )
+
+    async def peak_rss(self, server: HttpServer) -> float:
+        """Peak RSS of a fresh server's tree while it prepares 10 18 MB PNGs at once."""
+        noise = self.images[NOISE]
+        async with HttpCaller(server.mcp_url) as caller:
+            await caller.call(arguments(self.images[SMALL]))
+        callers = [HttpCaller(server.mcp_url) for _ in range(self.plan.rss_concurrency)]
+        with TreeWatch(server.pid) as watch:
+            calls = await asyncio.gather(*(c.call(arguments(noise)) for c in callers))
+        for caller in callers:
+            await caller.__aexit__(None, None, None)
+        for call in calls:
+            _check(call)
+        self.upstream.drain()
+        return watch.usage().peak_rss_mb
+
+    async def load(self, server: HttpServer) -> Series:
+        """`load_clients` callers, each with its own connection, small PNGs back to back."""
+        small = self.images[SMALL]
+        callers = [HttpCaller(server.mcp_url) for _ in range(self.plan.load_clients)]
+        await asyncio.gather(*(c.call(arguments(small)) for c in callers))
+        self.upstream.drain()
+
+        async def one_client(caller: HttpCaller) -> list[Call]:
+            return [await caller.call(arguments(small)) for _ in range(self.plan.load_calls_each)]
+
+        loop = asyncio.get_running_loop()
+        with TreeWatch(server.pid, sample_rss=False) as watch:
+            started = loop.time()
+            per_client = await asyncio.gather(*(one_client(c) for c in callers))
+            elapsed = loop.time() - started
+        for caller in callers:
+            await caller.__aexit__(None, None, None)
+        calls = [call for calls in per_client for call in calls]
+        for call in calls:
+            _check(call)
+        return Series(calls, watch.usage().cpu_s, elapsed, self.upstream.drain())
+
+
+def judge(data: bytes, source: BenchImage) -> Judged:
+    with Image.open(io.BytesIO(data)) as received:
+        received.load()
+        fmt, (width, height) = str(received.format), received.size
+        rgb = received.convert("RGB")
+    read = legibility(rgb, source)
+    faithful = fidelity_db(rgb, upright_original(source)) if source.kind in FAITHFUL else None
+    return Judged(fmt, width, height, len(data), read, faithful)
+
+
+def _check(call: Call) -> None:
+    if call.error_code is not None:
+        raise RuntimeError(f"a benchmark call failed: {call.result.get('content')}")
