@@ -24,7 +24,7 @@ def build() -> FastMCP:
     mcp = FastMCP(name="floor")
 
     @mcp.tool
-    def analyze_image(image_path: str, question: str | None = None) -> str:
+    async def analyze_image(image_path: str, question: str | None = None) -> str:
         """Does nothing: the framework's own cost of a tool call."""
         return "ok"
 
