@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,17 @@ def oauth_settings_for(
         "shutdown_grace_s": 1,
     }
     return fake.settings(**{**values, **overrides})
+
+
+@asynccontextmanager
+async def serving_oauth(
+    fake: FakeOpenRouter, issuer: AuthorizationServer, listener: socket.socket, **overrides: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """This server on `listener`, trusting `issuer`; yields an HTTP client for it."""
+    public_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    settings = oauth_settings_for(fake, issuer, public_url, **overrides)
+    async with serving(settings, listener) as url, httpx.AsyncClient(base_url=url) as http:
+        yield http
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import socket
 
 import httpx
 
-from tests.app.helpers import INITIALIZE, MCP_HEADERS, auth, serving
+from tests.app.helpers import INITIALIZE, MCP_HEADERS, auth
 from tests.fake_openrouter import FakeOpenRouter
 from tests.oauth.authorization_server import (
     ES256_SERVICE,
@@ -16,7 +16,7 @@ from tests.oauth.authorization_server import (
     ec_key,
     rsa_key,
 )
-from tests.oauth.conftest import oauth_settings_for
+from tests.oauth.conftest import serving_oauth
 
 
 async def status_of(http: httpx.AsyncClient, token: str) -> int:
@@ -31,8 +31,7 @@ async def test_a_rotated_key_is_used_without_a_restart(
     public_url: str,
 ) -> None:
     issuer, resource = own_authorization_server, f"{public_url}/mcp"
-    settings = oauth_settings_for(fake, issuer, public_url, oauth_key_refetch_s=0.2)
-    async with serving(settings, listener) as url, httpx.AsyncClient(base_url=url) as http:
+    async with serving_oauth(fake, issuer, listener, oauth_key_refetch_s=0.2) as http:
         old_token = issuer.service_token(RS256_SERVICE, resource=resource)
         assert await status_of(http, old_token) == 200
 
@@ -50,8 +49,7 @@ async def test_unknown_key_ids_do_not_turn_into_a_fetch_each(
     public_url: str,
 ) -> None:
     issuer, resource = own_authorization_server, f"{public_url}/mcp"
-    settings = oauth_settings_for(fake, issuer, public_url)  # default: one refetch per 30 s
-    async with serving(settings, listener) as url, httpx.AsyncClient(base_url=url) as http:
+    async with serving_oauth(fake, issuer, listener) as http:  # default: a refetch per 30 s
         assert await status_of(http, issuer.service_token(RS256_SERVICE, resource=resource)) == 200
         for index in range(20):
             forged = issuer.sign(issuer.claims(aud=resource), rsa_key(f"made-up-{index}"))
@@ -69,8 +67,7 @@ async def test_while_the_issuer_is_down_tokens_are_refused_and_then_accepted_aga
     """Nothing was fetched yet: metadata and keys are unreachable, so no token can pass."""
     issuer, resource = own_authorization_server, f"{public_url}/mcp"
     token = issuer.service_token(RS256_SERVICE, resource=resource)
-    settings = oauth_settings_for(fake, issuer, public_url, oauth_key_refetch_s=0.2)
-    async with serving(settings, listener) as url, httpx.AsyncClient(base_url=url) as http:
+    async with serving_oauth(fake, issuer, listener, oauth_key_refetch_s=0.2) as http:
         issuer.stop()
         assert await status_of(http, token) == 401
         issuer.start()
@@ -85,10 +82,9 @@ async def test_a_key_set_that_cannot_be_fetched_lets_no_token_through(
     public_url: str,
 ) -> None:
     issuer, resource = own_authorization_server, f"{public_url}/mcp"
-    settings = oauth_settings_for(fake, issuer, public_url)
     es256_token = issuer.service_token(ES256_SERVICE, resource=resource)
     rs256_token = issuer.service_token(RS256_SERVICE, resource=resource)
-    async with serving(settings, listener) as url, httpx.AsyncClient(base_url=url) as http:
+    async with serving_oauth(fake, issuer, listener) as http:
         assert await status_of(http, es256_token) == 200  # metadata found, EC keys fetched
         issuer.stop()
         assert await status_of(http, rs256_token) == 401  # RSA keys never fetched
@@ -103,8 +99,7 @@ async def test_a_configured_key_set_url_that_fails_lets_no_token_through(
 ) -> None:
     issuer, resource = authorization_server, f"{public_url}/mcp"
     broken = f"{issuer.issuer}/no-such-jwks"
-    settings = oauth_settings_for(fake, issuer, public_url, oauth_jwks_uri=broken)
     token = issuer.service_token(RS256_SERVICE, resource=resource)
-    async with serving(settings, listener) as url, httpx.AsyncClient(base_url=url) as http:
+    async with serving_oauth(fake, issuer, listener, oauth_jwks_uri=broken) as http:
         assert await status_of(http, token) == 401
     assert fake.requests == []
