@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from fastmcp.server.auth import AccessToken, AuthProvider, TokenVerifier
+from fastmcp.server.auth import middleware as fastmcp_auth
 from fastmcp.server.auth.middleware import RequireAuthMiddleware
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -203,8 +204,10 @@ class ChallengingAuthMiddleware(RequireAuthMiddleware):
         )
         self.challenge = challenge
 
+    # Each refusal is logged as FastMCP's own gate logs it, on its logger.
     async def _send_missing_auth(self, send: Send) -> None:
         await _send(send, missing_token_response(self.challenge))
+        fastmcp_auth.logger.debug("Missing auth: sent 401 without error attribute")
 
     async def _send_auth_error(
         self, send: Send, status_code: int, error: str, description: str
@@ -214,6 +217,7 @@ class ChallengingAuthMiddleware(RequireAuthMiddleware):
         elif error == "insufficient_scope":
             description = f"{description}; sign in again to grant it."
         await _send(send, auth_error_response(self.challenge, status_code, error, description))
+        fastmcp_auth.logger.info("Auth error returned: %s (status=%d)", error, status_code)
 
 
 async def _send(send: Send, response: Response) -> None:
