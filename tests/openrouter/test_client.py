@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from openrouter_image_mcp.errors import ErrorCode, ToolFailure
 from openrouter_image_mcp.openrouter import OpenRouterClient, Usage
 from tests.fake_openrouter import (
-    DEFAULT_COST,
     Drop,
     FakeOpenRouter,
     KeepAlive,
@@ -50,7 +49,7 @@ async def test_answer_describes_the_image_with_usage_and_generation_id(
     assert completion.generation_id.startswith("gen-")
     assert completion.provider == "FakeProvider"
     assert completion.finish_reason == "stop"
-    assert completion.usage.cost == DEFAULT_COST
+    assert completion.usage.cost == fake.bills[-1] > 0
     assert completion.usage.reasoning_tokens == 0
     assert set(completion.usage.as_meta()) == {
         "prompt_tokens",
