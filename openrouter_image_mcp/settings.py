@@ -77,6 +77,7 @@ class Settings(BaseSettings):
         ),
     )
     allowed_models: CommaList = Field(default_factory=list)
+    max_question_chars: int = Field(default=10_000, ge=1)
 
     # --- Transport --------------------------------------------------------------------------
     transport: Literal["http", "stdio"] = "http"
@@ -114,13 +115,20 @@ class Settings(BaseSettings):
     queue_timeout_s: float = Field(default=30.0, gt=0)
     budget_usd_per_day: float | None = Field(default=None, gt=0)
     global_budget_usd_per_day: float | None = Field(default=None, gt=0)
+    max_cost_per_call_usd: float | None = Field(default=None, gt=0)
+    admin_clients: CommaList = Field(default_factory=list)
     cache_ttl_s: int = Field(default=3600, ge=0)
     cache_max_entries: int = Field(default=1024, ge=1)
     cache_max_bytes: int = Field(default=64 * MIB, ge=1024)
     redis_url: SecretStr | None = None
 
     _split = field_validator(
-        "allowed_models", "allowed_origins", "allowed_hosts", "blocked_hosts", mode="before"
+        "allowed_models",
+        "allowed_origins",
+        "allowed_hosts",
+        "blocked_hosts",
+        "admin_clients",
+        mode="before",
     )(_split_commas)
 
     @field_validator("auth_tokens", mode="before")
@@ -156,11 +164,16 @@ class Settings(BaseSettings):
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
         try:
-            parse_many(value)
+            items = parse_many(value)
         except ValueError:
             raise ValueError(
                 "not a rate limit; write it like '60/minute', or several like '10/second;300/hour'"
             ) from None
+        if any(item.amount < 1 for item in items):
+            raise ValueError(
+                "allows no calls at all, so every tool call would be refused; allow at least "
+                "one call per window (e.g. 60/minute)"
+            )
         return value
 
     @field_validator("redis_url")
@@ -181,9 +194,25 @@ class Settings(BaseSettings):
     def _check_consistency(self) -> Settings:
         if self.max_tokens_ceiling < self.default_max_tokens:
             raise ValueError("IMAGE_MCP_MAX_TOKENS_CEILING is below IMAGE_MCP_DEFAULT_MAX_TOKENS")
+        self._check_models_and_tokens()
         if self.transport == "http":
             self._check_http_safety()
         return self
+
+    def _check_models_and_tokens(self) -> None:
+        if self.allowed_models and self.default_model not in self.allowed_models:
+            raise ValueError(
+                "IMAGE_MCP_ALLOWED_MODELS does not include OPENROUTER_DEFAULT_MODEL, so every "
+                "call without a model would be refused; add the default model to the list, or "
+                "set OPENROUTER_DEFAULT_MODEL to one of the allowed models"
+            )
+        # Left at its default, the review length is capped by the ceiling; set, it must fit.
+        review_set = "review_max_tokens" in self.model_fields_set
+        if review_set and self.review_max_tokens > self.max_tokens_ceiling:
+            raise ValueError(
+                "IMAGE_MCP_REVIEW_MAX_TOKENS is above IMAGE_MCP_MAX_TOKENS_CEILING; lower the "
+                "first or raise the second"
+            )
 
     def _check_http_safety(self) -> None:
         if not self.auth_tokens and not self.binds_loopback and not self.allow_unauthenticated:
