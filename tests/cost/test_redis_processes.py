@@ -18,8 +18,14 @@ import pytest
 
 from tests.app.helpers import mcp_client
 from tests.cost.conftest import _free_port
-from tests.cost.helpers import cache_status, error_of, png_data_url
-from tests.fake_openrouter import DEFAULT_COST, FakeOpenRouter
+from tests.cost.helpers import (
+    CALL_COST,
+    THREE_CALLS_BUDGET,
+    cache_status,
+    error_of,
+    png_data_url,
+)
+from tests.fake_openrouter import FakeOpenRouter, Reply
 from tests.helpers import call
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,7 +67,7 @@ def replicas(fake_openrouter: FakeOpenRouter, redis_server: str) -> Iterator[tup
         "IMAGE_MCP_REDIS_URL": redis_server,
         "IMAGE_MCP_AUTH_TOKENS": ",".join(f"{n}:{t}" for n, t in TOKENS.items()),
         "IMAGE_MCP_RATE_LIMIT": f"{RATE_LIMIT}/minute",
-        "IMAGE_MCP_BUDGET_USD_PER_DAY": str(DEFAULT_COST * 2.5),
+        "IMAGE_MCP_BUDGET_USD_PER_DAY": str(THREE_CALLS_BUDGET),
         "IMAGE_MCP_UPSTREAM_MAX_RETRIES": "0",
     }
     ports = (_free_port(), _free_port())
@@ -102,6 +108,7 @@ async def test_one_cache_and_one_rate_limit_across_processes(
 
 
 async def test_one_budget_across_processes(replicas: tuple[str, str], fake: FakeOpenRouter) -> None:
+    fake.script(*[Reply(cost=CALL_COST)] * 3)
     async with (
         mcp_client(replicas[0], TOKENS["carol"]) as carol_a,
         mcp_client(replicas[1], TOKENS["carol"]) as carol_b,
