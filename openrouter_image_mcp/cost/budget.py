@@ -18,7 +18,7 @@ import logging
 import anyio
 
 from ..errors import ErrorCode, ToolFailure
-from .ledger import UtcDay, nano_usd, usd
+from .ledger import UtcDay, dollars, nano_usd, usd
 from .reservations import BudgetLimits, Hold, Reservations, Shortfall, shortfall
 
 logger = logging.getLogger(__name__)
@@ -83,21 +83,25 @@ class Budget:
 
 def exceeded(client: str, missing: Shortfall, day: UtcDay) -> ToolFailure:
     who = f"Client '{client}'" if missing.scope == "client" else "This server"
-    budget = f"its ${usd(missing.limit):.4f} daily budget"
-    cost = f"; this request may cost up to ${usd(missing.amount):.4f}" if missing.amount > 1 else ""
+    budget = f"its {dollars(usd(missing.limit))} daily budget"
+    cost = (
+        f"; this request may cost up to {dollars(usd(missing.amount))}"
+        if missing.amount > 1
+        else ""
+    )
     if missing.spent + missing.amount <= missing.limit:
         # Requests under way hold the room; their holds settle within seconds.
         return ToolFailure(
             ErrorCode.BUDGET_EXCEEDED,
-            f"{who} has spent ${usd(missing.spent):.4f} of {budget} and calls under way hold "
-            f"${usd(missing.held):.4f} more{cost}; retry in {HELD_RETRY_AFTER_S:g} s.",
+            f"{who} has spent {dollars(usd(missing.spent))} of {budget} and calls under way hold "
+            f"{dollars(usd(missing.held))} more{cost}; retry in {HELD_RETRY_AFTER_S:g} s.",
             retry_after_s=HELD_RETRY_AFTER_S,
         )
     wait_s = day.seconds_left()
     hours, minutes = divmod(int(wait_s) // 60, 60)
     return ToolFailure(
         ErrorCode.BUDGET_EXCEEDED,
-        f"{who} has spent ${usd(missing.spent):.4f} of {budget}{cost}; calls resume at "
+        f"{who} has spent {dollars(usd(missing.spent))} of {budget}{cost}; calls resume at "
         f"00:00 UTC (in {hours} h {minutes} min), or ask the operator to raise the budget.",
         retry_after_s=wait_s,
     )

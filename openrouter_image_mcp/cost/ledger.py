@@ -66,6 +66,11 @@ def usd(nano: int) -> float:
     return nano / NANO
 
 
+def dollars(amount_usd: float) -> str:
+    """An amount for messages: image calls cost fractions of a cent, so six decimals."""
+    return f"${amount_usd:.6f}"
+
+
 @dataclass(frozen=True, slots=True)
 class Tally:
     """One client's counters for a day (or everyone's, summed)."""

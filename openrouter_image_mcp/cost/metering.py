@@ -19,6 +19,7 @@ from ..errors import ErrorCode, ToolFailure
 from ..openrouter import ChatRequest
 from ..settings import Settings
 from .budget import Budget
+from .ledger import dollars
 from .model_plan import ModelPlan
 from .outage import StoreUnavailable, refusal
 from .pricing import ImageSize, RequestSize, completion_floor_usd, worst_case_usd
@@ -105,7 +106,9 @@ class CallMeter:
 
     def _too_costly(self, worst: float, cap: Cap, max_tokens: int, at_least: bool) -> ToolFailure:
         bound = "at least" if at_least else "up to"
-        spent = f" after the ${self.charged_usd:.4f} it already cost" if self.charged_usd else ""
+        spent = (
+            f" after the {dollars(self.charged_usd)} it already cost" if self.charged_usd else ""
+        )
         limit = "per-call limit" if cap.setting == CEILING_SETTING else "whole daily budget"
         advice = ["detail='low'"]
         fitting = self._fitting_max_tokens(worst, cap, max_tokens)
@@ -116,8 +119,8 @@ class CallMeter:
             advice.append(f"a cheaper model such as {', '.join(alternatives)}")
         return ToolFailure(
             ErrorCode.COST_LIMIT_EXCEEDED,
-            f"This request to {self._plan.model} may cost {bound} ${worst:.4f}{spent}, more than "
-            f"this server's {limit} of ${max(cap.usd, 0):.4f} ({cap.setting}); try "
+            f"This request to {self._plan.model} may cost {bound} {dollars(worst)}{spent}, more "
+            f"than this server's {limit} of {dollars(max(cap.usd, 0))} ({cap.setting}); try "
             f"{', or '.join(advice)}.",
         )
 

@@ -122,8 +122,9 @@ def _typical_call_usd(pricing: ModelPricing) -> float:
 
 
 def _round_up(value: float) -> float:
-    # max_price is a ceiling: never round below the price the reservation assumed.
-    return math.ceil(value * 1e9) / 1e9
+    # max_price is a ceiling: never round below the price the reservation assumed (the inner
+    # round only drops float noise such as 505800.00000000006).
+    return math.ceil(round(value * 1e9, 3)) / 1e9
 
 
 # --- Parsing GET /models ----------------------------------------------------------------------
