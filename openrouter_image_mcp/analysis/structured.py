@@ -217,7 +217,8 @@ def unaffordable_repair(
 ) -> ToolFailure:
     failure = output_invalid(first, invalid, output_model)
     failure.message = (
-        f"{failure.message.removesuffix('.')}. A repair request was not sent: {refused.message}"
+        f"{failure.message} No repair request was sent, as it would break this server's cost "
+        f"limit: {refused.message}"
     )
     return failure
 

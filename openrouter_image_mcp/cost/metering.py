@@ -106,10 +106,15 @@ class CallMeter:
 
     def _too_costly(self, worst: float, cap: Cap, max_tokens: int, at_least: bool) -> ToolFailure:
         bound = "at least" if at_least else "up to"
-        spent = (
-            f" after the {dollars(self.charged_usd)} it already cost" if self.charged_usd else ""
-        )
-        limit = "per-call limit" if cap.setting == CEILING_SETTING else "whole daily budget"
+        if cap.setting != CEILING_SETTING:
+            over = f"more than this server's whole daily budget of {dollars(cap.usd)}"
+        elif self.charged_usd:
+            over = (
+                f"more than the {dollars(max(cap.usd, 0))} left of this server's per-call limit "
+                f"after the {dollars(self.charged_usd)} this call already cost"
+            )
+        else:
+            over = f"more than this server's per-call limit of {dollars(cap.usd)}"
         advice = ["detail='low'"]
         fitting = self._fitting_max_tokens(worst, cap, max_tokens)
         if fitting is not None:
@@ -119,9 +124,8 @@ class CallMeter:
             advice.append(f"a cheaper model such as {', '.join(alternatives)}")
         return ToolFailure(
             ErrorCode.COST_LIMIT_EXCEEDED,
-            f"This request to {self._plan.model} may cost {bound} {dollars(worst)}{spent}, more "
-            f"than this server's {limit} of {dollars(max(cap.usd, 0))} ({cap.setting}); try "
-            f"{', or '.join(advice)}.",
+            f"This request to {self._plan.model} may cost {bound} {dollars(worst)}, {over} "
+            f"({cap.setting}); try {', or '.join(advice)}.",
         )
 
     def _fitting_max_tokens(self, worst: float, cap: Cap, max_tokens: int) -> int | None:

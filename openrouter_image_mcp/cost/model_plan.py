@@ -105,7 +105,4 @@ def _blind(model: str) -> str:
 
 def _unpriced(found: Lookup) -> str:
     what = "web search (:online)" if found.kind == "plugin" else "a price that is not fixed"
-    return (
-        f"This server has spend limits and cannot bound the cost of a model with {what}; "
-        "use a model with a listed price"
-    )
+    return f"This server has spend limits and cannot bound the cost of a model with {what}"

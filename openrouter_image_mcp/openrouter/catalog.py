@@ -279,7 +279,7 @@ class ModelCatalog:
             logger.warning(
                 "could not fetch OpenRouter's model catalog (%s); %s",
                 _describe(error),
-                "keeping the last good copy" if self._catalog else "model checks are off",
+                "keeping the last good copy" if self._catalog else "no model checks until then",
             )
         else:
             if self._catalog is None:
