@@ -232,10 +232,6 @@ class ModelCatalog:
         self._wanted = anyio.Event()  # set when a call needs a catalog it never had
 
     @property
-    def snapshot(self) -> Catalog | None:
-        return self._catalog
-
-    @property
     def retry_after_s(self) -> float:
         """When a call refused for want of the catalog should try again."""
         return max(self._cooldown_s - (time.monotonic() - self._last_attempt), 1.0)

@@ -160,7 +160,7 @@ async def test_failures_are_retried_with_backoff_and_calls_do_not_wait_meanwhile
         assert time.perf_counter() - started < 0.05
         assert models.retry_after_s >= 1
         with anyio.fail_after(5):
-            while models.snapshot is None:
+            while await models.current() is None:
                 await anyio.sleep(0.02)
 
     assert upstream.fetches == 3
