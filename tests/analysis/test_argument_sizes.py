@@ -5,30 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from openrouter_image_mcp.sources import loader
 from tests.fake_openrouter import FakeOpenRouter
 from tests.helpers import call, data_url, error_code, in_memory_client, png_bytes
 from tests.sources.servers import TinyServer, image
 
 TOOLS = ["analyze_image", "analyze_webpage_screenshot", "analyze_mobile_app_screenshot"]
-
-
-@pytest.fixture
-def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every image_path the server loaded (read, fetched or decoded)."""
-    seen: list[str] = []
-    load = loader.ImageLoader.load
-
-    async def recording(self: loader.ImageLoader, image_path: str) -> Any:
-        seen.append(image_path)
-        return await load(self, image_path)
-
-    monkeypatch.setattr(loader.ImageLoader, "load", recording)
-    return seen
 
 
 @pytest.fixture
@@ -40,7 +24,7 @@ async def image_server() -> AsyncIterator[TinyServer]:
 
 @pytest.mark.parametrize("tool", TOOLS)
 async def test_a_question_over_the_cap_is_refused_before_the_file_is_read(
-    fake: FakeOpenRouter, tmp_path: Path, loads: list[str], tool: str
+    fake: FakeOpenRouter, tmp_path: Path, loaded_paths: list[str], tool: str
 ) -> None:
     picture = tmp_path / "cat.png"
     picture.write_bytes(png_bytes())
@@ -52,12 +36,12 @@ async def test_a_question_over_the_cap_is_refused_before_the_file_is_read(
     assert error_code(refused) == "INVALID_INPUT"
     assert "IMAGE_MCP_MAX_QUESTION_CHARS" in refused.structured_content["error"]["message"]
     assert not served.is_error
-    assert loads == [str(picture)]  # only the call within the cap
+    assert loaded_paths == [str(picture)]  # only the call within the cap
     assert len(fake.completions) == 1
 
 
 async def test_the_default_cap_keeps_a_4_mb_question_from_the_upstream_and_the_url_unfetched(
-    fake: FakeOpenRouter, image_server: TinyServer, loads: list[str]
+    fake: FakeOpenRouter, image_server: TinyServer, loaded_paths: list[str]
 ) -> None:
     url = f"http://127.0.0.1:{image_server.port}/cat.png"
     settings = fake.settings(transport="stdio", allowed_hosts=["127.0.0.1"])
@@ -69,22 +53,22 @@ async def test_the_default_cap_keeps_a_4_mb_question_from_the_upstream_and_the_u
     assert "10000" in refused.structured_content["error"]["message"]
     assert not capped.is_error
     assert image_server.paths() == ["/cat.png"]  # fetched once: for the call within the cap
-    assert loads == [url]
+    assert loaded_paths == [url]
 
 
 async def test_an_absurd_model_id_is_refused_before_anything_is_loaded(
-    fake: FakeOpenRouter, loads: list[str]
+    fake: FakeOpenRouter, loaded_paths: list[str]
 ) -> None:
     async with in_memory_client(fake.settings(transport="stdio")) as client:
         result = await call(client, image_path=data_url(png_bytes()), model="a/" + "b" * 300)
 
     assert error_code(result) == "INVALID_INPUT"
-    assert loads == []
+    assert loaded_paths == []
     assert fake.completions == []
 
 
 async def test_an_inline_image_longer_than_any_acceptable_one_is_refused_before_decoding(
-    fake: FakeOpenRouter, loads: list[str]
+    fake: FakeOpenRouter, loaded_paths: list[str]
 ) -> None:
     settings = fake.settings(transport="stdio", max_image_bytes=4096)
     huge = "data:image/png;base64," + "A" * (4 * 4096 + 1)
@@ -93,4 +77,4 @@ async def test_an_inline_image_longer_than_any_acceptable_one_is_refused_before_
 
     assert error_code(result) == "RESOURCE_TOO_LARGE"
     assert "IMAGE_MCP_MAX_IMAGE_BYTES" in result.structured_content["error"]["message"]
-    assert loads == []
+    assert loaded_paths == []

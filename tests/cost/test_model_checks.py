@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from openrouter_image_mcp.sources import loader
 from tests import fake_openrouter as upstream
 from tests.cost.helpers import (
     MakeImage,
@@ -23,20 +22,6 @@ CHEAP_VISION = ["openai/gpt-5-nano", "google/gemini-2.5-flash-lite", "qwen/qwen2
 WEBPAGE = "analyze_webpage_screenshot"
 
 
-@pytest.fixture
-def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every image_path the server loaded (read, fetched or decoded)."""
-    seen: list[str] = []
-    load = loader.ImageLoader.load
-
-    async def recording(self: loader.ImageLoader, image_path: str) -> object:
-        seen.append(image_path)
-        return await load(self, image_path)
-
-    monkeypatch.setattr(loader.ImageLoader, "load", recording)
-    return seen
-
-
 @pytest.mark.parametrize(
     ("model", "code", "says"),
     [
@@ -50,7 +35,7 @@ async def test_unknown_and_blind_models_are_refused_before_any_work(
     fake: FakeOpenRouter,
     make_settings: MakeSettings,
     make_image: MakeImage,
-    loads: list[str],
+    loaded_paths: list[str],
     model: str,
     code: str,
     says: str,
@@ -62,7 +47,7 @@ async def test_unknown_and_blind_models_are_refused_before_any_work(
     assert (error["code"], error["retryable"]) == (code, False)
     assert says in error["message"]
     assert ", ".join(CHEAP_VISION) in error["message"]  # three cheap vision models instead
-    assert loads == []
+    assert loaded_paths == []
     assert fake.completions == []
 
 
@@ -128,7 +113,7 @@ async def test_with_limits_a_model_without_a_fixed_price_is_refused_before_any_w
     fake: FakeOpenRouter,
     make_settings: MakeSettings,
     make_image: MakeImage,
-    loads: list[str],
+    loaded_paths: list[str],
     model: str,
     limit: dict[str, float],
 ) -> None:
@@ -138,7 +123,7 @@ async def test_with_limits_a_model_without_a_fixed_price_is_refused_before_any_w
     error = error_of(result)
     assert (error["code"], error["retryable"]) == ("COST_LIMIT_EXCEEDED", False)
     assert "cannot bound the cost" in error["message"]
-    assert loads == []
+    assert loaded_paths == []
     assert fake.completions == []
 
 
@@ -150,7 +135,10 @@ def worst_case_in(message: str) -> float:
 
 
 async def test_a_call_whose_answer_alone_is_over_the_ceiling_is_refused_before_loading(
-    fake: FakeOpenRouter, make_settings: MakeSettings, make_image: MakeImage, loads: list[str]
+    fake: FakeOpenRouter,
+    make_settings: MakeSettings,
+    make_image: MakeImage,
+    loaded_paths: list[str],
 ) -> None:
     async with connected(make_settings(max_cost_per_call_usd=0.05)) as client:
         result = await analyze(client, make_image(), model="openai/o1-pro", max_tokens=1000)
@@ -162,7 +150,7 @@ async def test_a_call_whose_answer_alone_is_over_the_ceiling_is_refused_before_l
     assert "max_tokens of at most 83" in error["message"]
     assert "detail='low'" in error["message"]
     assert "openai/gpt-5-nano" in error["message"]
-    assert loads == []
+    assert loaded_paths == []
     assert fake.completions == []
 
 
@@ -245,7 +233,7 @@ async def test_without_the_catalog_limits_fail_closed_and_retryably(
     fake: FakeOpenRouter,
     make_settings: MakeSettings,
     make_image: MakeImage,
-    loads: list[str],
+    loaded_paths: list[str],
     limit: dict[str, float],
 ) -> None:
     fake.models_status = 503
@@ -256,7 +244,7 @@ async def test_without_the_catalog_limits_fail_closed_and_retryably(
     assert (error["code"], error["retryable"]) == ("UPSTREAM_UNAVAILABLE", True)
     assert 0 < error["retry_after_s"] <= 30
     assert "model list and prices" in error["message"]
-    assert loads == []
+    assert loaded_paths == []
     assert fake.completions == []
 
 
