@@ -70,7 +70,7 @@ class CallMeter:
         return self._plan.provider
 
     async def reserve(self, request: ChatRequest) -> _Charge:
-        worst = self.worst_case_usd(request)
+        worst = self._worst_case_usd(request)
         self._check_caps(worst, request.max_tokens)
         try:
             hold = await self._budget.hold(self._client, worst or 0.0)
@@ -81,7 +81,7 @@ class CallMeter:
     async def settle(self, hold: Hold, billed_usd: float | None) -> None:
         self.charged_usd += await self._budget.settle(hold, billed_usd)
 
-    def worst_case_usd(self, request: ChatRequest) -> float | None:
+    def _worst_case_usd(self, request: ChatRequest) -> float | None:
         if not self._plan.candidates:
             return None
         return worst_case_usd(RequestSize.of(request, self.image_sizes), self._plan.candidates)

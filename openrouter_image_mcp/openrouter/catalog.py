@@ -81,7 +81,6 @@ class Lookup:
 
     kind: LookupKind
     info: ModelInfo | None
-    suffix: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +95,9 @@ class Catalog:
         base, _, suffix = model_id.partition(":")
         info = self.models.get(base)
         if info is not None and suffix in ROUTING_SUFFIXES:
-            return Lookup("routed", info, suffix)
+            return Lookup("routed", info)
         if info is not None and suffix in PLUGIN_SUFFIXES:
-            return Lookup("plugin", info, suffix)
+            return Lookup("plugin", info)
         return Lookup("unknown", None)
 
     def cheap_vision_models(self, limit: int, allowed: Iterable[str] = ()) -> list[str]:
