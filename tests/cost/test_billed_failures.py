@@ -180,3 +180,16 @@ async def test_retries_are_each_held_and_charged(fake: FakeOpenRouter) -> None:
     assert not result.is_error
     failed, _ = fake.completions
     assert spend == pytest.approx(hold_for(failed) + fake.billed_usd, abs=1e-9)
+
+
+async def test_a_retry_the_budget_cannot_hold_is_not_made(fake: FakeOpenRouter) -> None:
+    fake.script(upstream.provider_error(), upstream.Reply())
+    settings = {"upstream_max_retries": 2, "budget_usd_per_day": 0.008}
+    async with local_server(fake, **settings) as (client, http):
+        # The first hold (~$0.0055) fits; after the 502 is charged in full, a second does not.
+        result = await analyze(client, png_data_url())
+        spend, held = await charged(http)
+
+    assert error_of(result)["code"] == "UPSTREAM_UNAVAILABLE"  # the failure that prompted it
+    (failed,) = fake.completions
+    assert (spend, held) == (hold_for(failed), 0)
