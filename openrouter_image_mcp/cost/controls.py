@@ -135,7 +135,7 @@ class CostControls:
         await self._in_flight.aclose()
 
     async def _count(self, day: UtcDay, client: str, counter: Counter) -> None:
-        # Counting is for visibility (and spend for budgets): it never fails a call.
+        # Counting is for visibility (spend is settled by the meter): it never fails a call.
         try:
             await self._ledger.add(day, client, counter)
         except StoreUnavailable as outage:

@@ -117,20 +117,13 @@ class MemoryReservations:
         self._expiries: dict[Hold, float] = {}
 
     async def standing(self, day: UtcDay, client: str) -> Standing:
-        self._expire()
-        ledger = self._ledger
-        return Standing(
-            client_spent=ledger.value(day, client, "spend_nusd"),
-            client_held=ledger.value(day, client, "reserved_nusd"),
-            server_spent=ledger.total(day, "spend_nusd"),
-            server_held=ledger.total(day, "reserved_nusd"),
-        )
+        return self._standing(day, client)
 
     async def hold(
         self, day: UtcDay, client: str, amount: int, limits: BudgetLimits, ttl_s: float
     ) -> Hold | Shortfall:
-        # No await from here on: the check and the update happen as one step.
-        missing = shortfall(await self.standing(day, client), amount, limits)
+        # No await in here: the check and the update happen as one step on the event loop.
+        missing = shortfall(self._standing(day, client), amount, limits)
         if missing is not None:
             return missing
         hold = Hold.new(day, client, amount)
@@ -140,6 +133,16 @@ class MemoryReservations:
 
     async def settle(self, hold: Hold, cost: int) -> None:
         self._settle(hold, cost)
+
+    def _standing(self, day: UtcDay, client: str) -> Standing:
+        self._expire()
+        ledger = self._ledger
+        return Standing(
+            client_spent=ledger.value(day, client, "spend_nusd"),
+            client_held=ledger.value(day, client, "reserved_nusd"),
+            server_spent=ledger.total(day, "spend_nusd"),
+            server_held=ledger.total(day, "reserved_nusd"),
+        )
 
     def _settle(self, hold: Hold, cost: int) -> None:
         if self._expiries.pop(hold, None) is not None:
