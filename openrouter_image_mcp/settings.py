@@ -106,6 +106,7 @@ class Settings(BaseSettings):
         ),
     )
     allowed_models: CommaList = Field(default_factory=list)
+    max_question_chars: int = Field(default=10_000, ge=1)
 
     # --- Transport --------------------------------------------------------------------------
     transport: Literal["http", "stdio"] = "http"
@@ -153,6 +154,8 @@ class Settings(BaseSettings):
     queue_timeout_s: float = Field(default=30.0, gt=0)
     budget_usd_per_day: float | None = Field(default=None, gt=0)
     global_budget_usd_per_day: float | None = Field(default=None, gt=0)
+    max_cost_per_call_usd: float | None = Field(default=None, gt=0)
+    admin_clients: CommaList = Field(default_factory=list)
     cache_ttl_s: int = Field(default=3600, ge=0)
     cache_max_entries: int = Field(default=1024, ge=1)
     cache_max_bytes: int = Field(default=64 * MIB, ge=1024)
@@ -165,6 +168,7 @@ class Settings(BaseSettings):
         "allowed_hosts",
         "blocked_hosts",
         "oauth_algorithms",
+        "admin_clients",
         mode="before",
     )(_split_commas)
 
@@ -234,11 +238,16 @@ class Settings(BaseSettings):
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
         try:
-            parse_many(value)
+            items = parse_many(value)
         except ValueError:
             raise ValueError(
                 "not a rate limit; write it like '60/minute', or several like '10/second;300/hour'"
             ) from None
+        if any(item.amount < 1 for item in items):
+            raise ValueError(
+                "allows no calls at all, so every tool call would be refused; allow at least "
+                "one call per window (e.g. 60/minute)"
+            )
         return value
 
     @field_validator("redis_url", "cache_redis_url")
@@ -264,6 +273,7 @@ class Settings(BaseSettings):
                 "IMAGE_MCP_CACHE_REDIS_URL is set without IMAGE_MCP_REDIS_URL; the cache Redis "
                 "only moves the answer cache out of the shared Redis, so set both"
             )
+        self._check_models_and_tokens()
         if self.transport == "http":
             self._check_http_safety()
         self._check_oauth()
@@ -286,6 +296,21 @@ class Settings(BaseSettings):
                     f"{', '.join(orphans)} set without IMAGE_MCP_OAUTH_ISSUER; set the issuer "
                     "to turn OAuth on, or remove them"
                 )
+
+    def _check_models_and_tokens(self) -> None:
+        if self.allowed_models and self.default_model not in self.allowed_models:
+            raise ValueError(
+                "IMAGE_MCP_ALLOWED_MODELS does not include OPENROUTER_DEFAULT_MODEL, so every "
+                "call without a model would be refused; add the default model to the list, or "
+                "set OPENROUTER_DEFAULT_MODEL to one of the allowed models"
+            )
+        # Left at its default, the review length is capped by the ceiling; set, it must fit.
+        review_set = "review_max_tokens" in self.model_fields_set
+        if review_set and self.review_max_tokens > self.max_tokens_ceiling:
+            raise ValueError(
+                "IMAGE_MCP_REVIEW_MAX_TOKENS is above IMAGE_MCP_MAX_TOKENS_CEILING; lower the "
+                "first or raise the second"
+            )
 
     def _check_http_safety(self) -> None:
         authenticates = bool(self.auth_tokens or self.oauth_issuer)

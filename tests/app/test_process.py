@@ -94,7 +94,8 @@ def running_server(fake: FakeOpenRouter, cwd: Path, **env: str) -> Iterator[Serv
     server.reader = threading.Thread(target=server.read_stderr, daemon=True)
     server.reader.start()
     try:
-        deadline = time.monotonic() + 20
+        # Generous: start-up time is not what these tests pin, and CI machines can be loaded.
+        deadline = time.monotonic() + 60
         while server.port is None and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert server.port is not None, "".join(server.stderr_lines)[-2000:]

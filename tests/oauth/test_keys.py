@@ -102,4 +102,4 @@ async def test_a_configured_key_set_url_that_fails_lets_no_token_through(
     token = issuer.service_token(RS256_SERVICE, resource=resource)
     async with serving_oauth(fake, issuer, listener, oauth_jwks_uri=broken) as http:
         assert await status_of(http, token) == 401
-    assert fake.requests == []
+    assert fake.completions == []

@@ -81,7 +81,7 @@ async def test_no_token_gets_a_challenge_naming_the_metadata(
     assert response.headers["www-authenticate"] == (
         f'Bearer scope="{SCOPE}", resource_metadata="{metadata_url(public_url)}"'
     )
-    assert fake.requests == []
+    assert fake.completions == []
 
 
 def assert_invalid_token(response: httpx.Response, public_url: str) -> None:
@@ -146,7 +146,7 @@ async def test_bad_tokens_get_401_never_a_call(
 ) -> None:
     token = BAD_TOKENS[case](authorization_server, f"{public_url}/mcp")
     assert_invalid_token(await post_mcp(http, token), public_url)
-    assert fake.requests == []
+    assert fake.completions == []
 
 
 async def test_a_token_without_the_required_scope_gets_403(
