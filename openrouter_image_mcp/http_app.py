@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from . import __version__
+from .auth import explain_auth_failures
 from .cost import add_usage_route
 from .settings import Settings
 
@@ -41,7 +42,7 @@ class BrowserPolicy:
 
 
 def browser_policy(settings: Settings) -> BrowserPolicy:
-    """Turn IMAGE_MCP_ALLOWED_ORIGINS into the guard's allow-lists.
+    """Turn IMAGE_MCP_ALLOWED_ORIGINS and IMAGE_MCP_PUBLIC_URL into the guard's allow-lists.
 
     An entry is a hostname (any scheme and port) or an origin (exactly that). A loopback bind
     also accepts localhost names on any port. A non-loopback bind with an empty list accepts any
@@ -50,7 +51,8 @@ def browser_policy(settings: Settings) -> BrowserPolicy:
     """
     hosts: list[str] = []
     origins: list[str] = []
-    for entry in settings.allowed_origins:
+    public = [settings.public_url] if settings.public_url else []
+    for entry in [*settings.allowed_origins, *public]:
         if "://" in entry:
             origins.append(entry)
             hosts.append(urlsplit(entry).netloc)
@@ -135,6 +137,7 @@ def build_http_app(mcp: FastMCP, settings: Settings) -> Starlette:
         allowed_hosts=policy.allowed_hosts,
         allowed_origins=policy.allowed_origins,
     )
+    explain_auth_failures(mcp_app, mcp.auth)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

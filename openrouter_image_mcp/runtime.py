@@ -10,6 +10,7 @@ import anyio
 
 from .cost import CostControls, open_cost_controls
 from .openrouter import OpenRouterClient
+from .openrouter.catalog import ModelCatalog, running_catalog
 from .settings import Settings
 from .sources import ImageLoader
 
@@ -25,7 +26,7 @@ class Runtime:
     # Bounds how many loaded originals are held at once (see LoadedImage): one per image
     # worker, so a burst of 20 MB images queues before loading instead of piling up.
     loaded_images: anyio.Semaphore
-    # Rate limits, budgets, the answer cache and the cap on upstream requests.
+    # Model checks and prices, rate limits, budgets, the answer cache, the upstream cap.
     cost: CostControls
 
 
@@ -34,7 +35,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     loader = ImageLoader(settings)
     openrouter = OpenRouterClient(settings)
     try:
-        async with open_cost_controls(settings) as cost:
+        async with (
+            running_catalog(ModelCatalog(openrouter.models)) as catalog,
+            open_cost_controls(settings, catalog) as cost,
+        ):
             yield Runtime(
                 settings=settings,
                 loader=loader,

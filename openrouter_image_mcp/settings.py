@@ -7,10 +7,12 @@ deployments use them. OpenRouter settings use the `OPENROUTER_` prefix, everythi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from limits import parse_many
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -19,6 +21,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 MIB = 1024 * 1024
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 PROJECT_URL = "https://github.com/openrouter-image-mcp/openrouter-image-mcp"
+# Asymmetric JWS algorithms FastMCP's JWTVerifier checks; HMAC and "none" can never be allowed.
+JWT_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -27,6 +33,28 @@ def _split_commas(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_https_url(url: str) -> str:
+    """An https URL (http only on loopback), without credentials, query or fragment."""
+    parts = urlsplit(url)
+    if parts.scheme == "http" and not is_loopback_url(url):
+        raise ValueError("must be an https:// URL (http:// only for 127.0.0.1, localhost or [::1])")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an https:// URL")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("must not carry credentials, a query or a fragment")
+    return url
 
 
 @dataclass(frozen=True)
@@ -78,6 +106,7 @@ class Settings(BaseSettings):
         ),
     )
     allowed_models: CommaList = Field(default_factory=list)
+    max_question_chars: int = Field(default=10_000, ge=1)
 
     # --- Transport --------------------------------------------------------------------------
     transport: Literal["http", "stdio"] = "http"
@@ -91,6 +120,16 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(default=30.0, ge=0)
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # --- OAuth (hosted agents) --------------------------------------------------------------
+    public_url: str | None = None
+    oauth_issuer: str | None = None
+    oauth_jwks_uri: str | None = None
+    oauth_audience: str | None = Field(default=None, min_length=1)
+    oauth_required_scopes: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    oauth_client_claim: str = Field(default="sub", min_length=1)
+    oauth_algorithms: CommaList = Field(default_factory=lambda: ["RS256", "ES256"], min_length=1)
+    oauth_key_refetch_s: float = Field(default=30.0, ge=0, le=3600)
 
     # --- Image input ------------------------------------------------------------------------
     max_image_bytes: int = Field(default=20 * MIB, ge=1024)
@@ -115,6 +154,8 @@ class Settings(BaseSettings):
     queue_timeout_s: float = Field(default=30.0, gt=0)
     budget_usd_per_day: float | None = Field(default=None, gt=0)
     global_budget_usd_per_day: float | None = Field(default=None, gt=0)
+    max_cost_per_call_usd: float | None = Field(default=None, gt=0)
+    admin_clients: CommaList = Field(default_factory=list)
     cache_ttl_s: int = Field(default=3600, ge=0)
     cache_max_entries: int = Field(default=1024, ge=1)
     cache_max_bytes: int = Field(default=64 * MIB, ge=1024)
@@ -122,7 +163,13 @@ class Settings(BaseSettings):
     cache_redis_url: SecretStr | None = None
 
     _split = field_validator(
-        "allowed_models", "allowed_origins", "allowed_hosts", "blocked_hosts", mode="before"
+        "allowed_models",
+        "allowed_origins",
+        "allowed_hosts",
+        "blocked_hosts",
+        "oauth_algorithms",
+        "admin_clients",
+        mode="before",
     )(_split_commas)
 
     @field_validator("auth_tokens", mode="before")
@@ -143,6 +190,39 @@ class Settings(BaseSettings):
             tokens.append(AuthToken(client.strip() or f"client-{index}", secret.strip()))
         return tokens
 
+    @field_validator("oauth_required_scopes", mode="before")
+    @classmethod
+    def _parse_scopes(cls, value: object) -> object:
+        # Scopes never contain spaces or commas (RFC 6749 §3.3): accept either separator.
+        return value.replace(",", " ").split() if isinstance(value, str) else value
+
+    @field_validator("oauth_algorithms")
+    @classmethod
+    def _check_algorithms(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in JWT_ALGORITHMS]
+        if unknown:
+            raise ValueError(
+                f"not an asymmetric JWS algorithm: {', '.join(unknown)}; "
+                f"choose from {', '.join(sorted(JWT_ALGORITHMS))}"
+            )
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = check_https_url(value.rstrip("/"))
+        if urlsplit(value).path:
+            raise ValueError("give the origin only (https://mcp.example.com); /mcp is added to it")
+        return value
+
+    @field_validator("oauth_issuer", "oauth_jwks_uri")
+    @classmethod
+    def _check_oauth_url(cls, value: str | None) -> str | None:
+        # The issuer is kept exactly as given: tokens' `iss` must match it character for character.
+        return None if value is None else check_https_url(value)
+
     @field_validator("file_roots", mode="before")
     @classmethod
     def _parse_roots(cls, value: object) -> object:
@@ -158,11 +238,16 @@ class Settings(BaseSettings):
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
         try:
-            parse_many(value)
+            items = parse_many(value)
         except ValueError:
             raise ValueError(
                 "not a rate limit; write it like '60/minute', or several like '10/second;300/hour'"
             ) from None
+        if any(item.amount < 1 for item in items):
+            raise ValueError(
+                "allows no calls at all, so every tool call would be refused; allow at least "
+                "one call per window (e.g. 60/minute)"
+            )
         return value
 
     @field_validator("redis_url", "cache_redis_url")
@@ -188,16 +273,53 @@ class Settings(BaseSettings):
                 "IMAGE_MCP_CACHE_REDIS_URL is set without IMAGE_MCP_REDIS_URL; the cache Redis "
                 "only moves the answer cache out of the shared Redis, so set both"
             )
+        self._check_models_and_tokens()
         if self.transport == "http":
             self._check_http_safety()
+        self._check_oauth()
         return self
 
+    def _check_oauth(self) -> None:
+        if self.oauth_issuer and not self.public_url:
+            raise ValueError(
+                "IMAGE_MCP_OAUTH_ISSUER is set but IMAGE_MCP_PUBLIC_URL is not; set it to the URL "
+                "clients use (e.g. https://mcp.example.com): tokens are issued for it"
+            )
+        if not self.oauth_issuer:
+            orphans = [
+                f"IMAGE_MCP_{name.upper()}"
+                for name in ("oauth_jwks_uri", "oauth_audience", "oauth_required_scopes")
+                if getattr(self, name)
+            ]
+            if orphans:
+                raise ValueError(
+                    f"{', '.join(orphans)} set without IMAGE_MCP_OAUTH_ISSUER; set the issuer "
+                    "to turn OAuth on, or remove them"
+                )
+
+    def _check_models_and_tokens(self) -> None:
+        if self.allowed_models and self.default_model not in self.allowed_models:
+            raise ValueError(
+                "IMAGE_MCP_ALLOWED_MODELS does not include OPENROUTER_DEFAULT_MODEL, so every "
+                "call without a model would be refused; add the default model to the list, or "
+                "set OPENROUTER_DEFAULT_MODEL to one of the allowed models"
+            )
+        # Left at its default, the review length is capped by the ceiling; set, it must fit.
+        review_set = "review_max_tokens" in self.model_fields_set
+        if review_set and self.review_max_tokens > self.max_tokens_ceiling:
+            raise ValueError(
+                "IMAGE_MCP_REVIEW_MAX_TOKENS is above IMAGE_MCP_MAX_TOKENS_CEILING; lower the "
+                "first or raise the second"
+            )
+
     def _check_http_safety(self) -> None:
-        if not self.auth_tokens and not self.binds_loopback and not self.allow_unauthenticated:
+        authenticates = bool(self.auth_tokens or self.oauth_issuer)
+        if not authenticates and not self.binds_loopback and not self.allow_unauthenticated:
             raise ValueError(
                 f"IMAGE_MCP_HOST={self.host} is reachable from other machines but "
-                "IMAGE_MCP_AUTH_TOKENS is empty; set tokens, or set "
-                "IMAGE_MCP_ALLOW_UNAUTHENTICATED=true if something in front already authenticates"
+                "IMAGE_MCP_AUTH_TOKENS is empty and OAuth is off; set tokens or "
+                "IMAGE_MCP_OAUTH_ISSUER, or set IMAGE_MCP_ALLOW_UNAUTHENTICATED=true if "
+                "something in front already authenticates"
             )
         for root in self.file_roots or ():
             if Path(os.path.realpath(root)) == Path(root.anchor or "/") and (

@@ -4,7 +4,10 @@ It behaves like the documented API (see docs/openrouter-api.md in the shared doc
 the bearer key and the request shape, decodes every data-URL image it receives with Pillow and
 records what arrived, and answers in the real response shape. By default the answer describes
 the images ("I see a PNG image, 64x48 pixels.") or, for a `json_schema` response format, is a
-valid instance of the requested schema. Tests script other behaviours one request at a time:
+valid instance of the requested schema. Models are routed and answers billed from the fake's
+catalogue (fake_catalog.py), which GET /models serves; `bills` and `billed_usd` say what it
+billed, so tests can hold the server to its budgets. Tests script other behaviours one request
+at a time:
 
     with FakeOpenRouter() as fake:
         fake.script(rate_limited(reset_in_s=0.1), Reply(content="a cat"))
@@ -44,13 +47,19 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from openrouter_image_mcp.settings import Settings
+from tests.fake_catalog import (
+    CATALOGUE,
+    Routing,
+    image_tokens,
+    prompt_tokens,
+    route_model,
+    text_tokens,
+)
 
 FAKE_API_KEY = "sk-or-v1-" + "f4ke" * 16
 ACCEPTED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF"})
 DETAILS = frozenset({"auto", "low", "high", "original"})
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
-DEFAULT_COST = 0.000123
-TOKENS_PER_IMAGE = 258
 
 
 # --- Behaviours: what the fake does with the next valid chat-completion request -------------
@@ -61,15 +70,15 @@ class Reply:
     """A 200 completion. `content=None` means the default answer (description or schema)."""
 
     content: str | None = None
-    model: str | None = None  # None: echo the requested model
-    provider: str = "FakeProvider"
+    model: str | None = None  # None: the model that answered (the requested one, or a router's)
+    provider: str | None = None  # None: the endpoint's provider
     finish_reason: str = "stop"
     native_finish_reason: str | None = None
     reasoning: str | None = None
     reasoning_tokens: int = 0
     refusal: str | None = None
     choice_error: dict[str, Any] | None = None  # sets choices[0].error
-    cost: float = DEFAULT_COST
+    cost: float | None = None  # None: billed from the catalogue (see fake_catalog)
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -258,8 +267,11 @@ def refused(refusal: str = "I can't help with that.") -> Reply:
     return Reply(content="", refusal=refusal)
 
 
-def reasoning_cutoff(reasoning_tokens: int = 512) -> Reply:
-    """A reasoning model that spent max_tokens thinking: length, empty content, reasoning."""
+def reasoning_cutoff(reasoning_tokens: int = 1 << 30) -> Reply:
+    """A reasoning model that spent max_tokens thinking: length, empty content, reasoning.
+
+    Completion tokens never exceed the request's max_tokens, so the default bills all of them.
+    """
     return Reply(
         content="",
         finish_reason="length",
@@ -590,10 +602,21 @@ def default_content(body: dict[str, Any], images: list[ReceivedImage]) -> str:
 # --- Answers --------------------------------------------------------------------------------
 
 
-def _completion(reply: Reply, body: dict[str, Any], images: list[ReceivedImage]) -> dict[str, Any]:
+def _completion(
+    reply: Reply, body: dict[str, Any], images: list[ReceivedImage], route: Routing
+) -> dict[str, Any]:
     content = reply.content if reply.content is not None else default_content(body, images)
-    prompt_tokens = len(json.dumps(body.get("messages"))) // 400 + TOKENS_PER_IMAGE * len(images)
-    completion_tokens = max(1, len(content) // 4) + reply.reasoning_tokens
+    max_tokens = body["max_tokens"]
+    reasoning_tokens = min(reply.reasoning_tokens, max_tokens)
+    completion_tokens = min(max_tokens, max(1, text_tokens(content)) + reasoning_tokens)
+    seen = sum(
+        image_tokens(route.model.id, image.width or 1024, image.height or 1024, image.detail)
+        for image in images
+    )
+    prompt = prompt_tokens(body, seen)
+    cost = reply.cost
+    if cost is None:
+        cost = route.cost(prompt, completion_tokens, len(images))
     choice: dict[str, Any] = {
         "index": 0,
         "logprobs": None,
@@ -610,42 +633,35 @@ def _completion(reply: Reply, body: dict[str, Any], images: list[ReceivedImage])
         choice["error"] = reply.choice_error
     return {
         "id": f"gen-{int(time.time())}-{secrets.token_urlsafe(15)}",
-        "provider": reply.provider,
-        "model": reply.model or body["model"],
+        "provider": reply.provider or route.endpoint.provider,
+        "model": reply.model or route.model.id,
         "object": "chat.completion",
         "created": int(time.time()),
         "choices": [choice],
         "usage": {
-            "prompt_tokens": prompt_tokens,
+            "prompt_tokens": prompt,
             "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-            "cost": reply.cost,
+            "total_tokens": prompt + completion_tokens,
+            "cost": cost,
             "is_byok": False,
             "prompt_tokens_details": {"cached_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": reply.reasoning_tokens},
+            "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
         },
     }
 
 
-def _payload_and_headers(
-    outcome: Reply | Fail, body: dict[str, Any], images: list[ReceivedImage]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    if isinstance(outcome, Fail):
-        return {"error": outcome.error, "user_id": "user_fake", **outcome.extra}, outcome.headers
-    payload = _completion(outcome, body, images)
-    return payload, {"X-Generation-Id": payload["id"], **outcome.headers}
+def _error_payload(failure: Fail) -> dict[str, Any]:
+    return {"error": failure.error, "user_id": "user_fake", **failure.extra}
 
 
 def _failure_response(failure: Fail) -> JSONResponse:
-    payload, headers = _payload_and_headers(failure, {}, [])
-    return JSONResponse(payload, status_code=failure.status, headers=headers)
+    payload = _error_payload(failure)
+    return JSONResponse(payload, status_code=failure.status, headers=failure.headers)
 
 
 def _keep_alive_then(
-    behaviour: KeepAlive, body: dict[str, Any], images: list[ReceivedImage]
+    behaviour: KeepAlive, payload: dict[str, Any], headers: dict[str, str]
 ) -> StreamingResponse:
-    payload, headers = _payload_and_headers(behaviour.then, body, images)
-
     async def stream() -> AsyncIterator[bytes]:
         deadline = time.monotonic() + behaviour.seconds
         while time.monotonic() < deadline:
@@ -654,43 +670,6 @@ def _keep_alive_then(
         yield json.dumps(payload).encode()
 
     return StreamingResponse(stream(), headers=headers, media_type="application/json")
-
-
-# --- Catalogue for GET /models --------------------------------------------------------------
-
-
-def _model(model_id: str, prompt: str, completion: str, *, vision: bool = True) -> dict[str, Any]:
-    inputs = ["text", "image"] if vision else ["text"]
-    return {
-        "id": model_id,
-        "name": model_id,
-        "context_length": 1_048_576 if vision else 131_072,
-        "architecture": {
-            "modality": "text+image->text" if vision else "text->text",
-            "input_modalities": inputs,
-            "output_modalities": ["text"],
-        },
-        "pricing": {"prompt": prompt, "completion": completion},
-        "top_provider": {"max_completion_tokens": 65_536, "is_moderated": False},
-        "supported_parameters": [
-            "max_tokens",
-            "temperature",
-            "response_format",
-            "structured_outputs",
-        ],
-        "reasoning": {"mandatory": False},
-    }
-
-
-MODELS = [
-    _model("google/gemini-2.5-flash", "0.0000003", "0.0000025"),
-    _model("google/gemini-2.5-flash-lite", "0.0000001", "0.0000004"),
-    _model("openai/gpt-5-mini", "0.00000025", "0.000002"),
-    _model("meta-llama/llama-3.3-70b-instruct", "0.0000001", "0.00000032", vision=False),
-]
-TEXT_ONLY_MODELS = frozenset(
-    model["id"] for model in MODELS if "image" not in model["architecture"]["input_modalities"]
-)
 
 
 # --- The server -----------------------------------------------------------------------------
@@ -714,6 +693,8 @@ class FakeOpenRouter:
         self._lock = threading.Lock()
         self._script: deque[Behaviour] = deque()
         self._requests: list[RecordedRequest] = []
+        self._bills: list[float] = []
+        self.models_status = 200  # what GET /models answers; anything but 200 is an outage
         self._socket = socket.create_server(("127.0.0.1", port))
         # Accepted sockets inherit this; without it asyncio leaves Nagle on (the socket's
         # proto is 0) and every answer waits ~40 ms on a delayed ACK.
@@ -748,11 +729,24 @@ class FakeOpenRouter:
         """Only the chat-completion requests."""
         return [request for request in self.requests if request.path.endswith("/completions")]
 
+    @property
+    def bills(self) -> list[float]:
+        """`usage.cost` of every billed answer, in order (lost answers included)."""
+        with self._lock:
+            return list(self._bills)
+
+    @property
+    def billed_usd(self) -> float:
+        """What the fake billed in total since the last reset."""
+        return sum(self.bills)
+
     def reset(self) -> None:
         with self._lock:
             self._script.clear()
             self._requests.clear()
+            self._bills.clear()
         self.latency_s = self._initial_latency_s
+        self.models_status = 200
 
     def settings(self, **overrides: Any) -> Settings:
         """Server settings pointing at this fake (ignoring any `.env` file)."""
@@ -807,17 +801,20 @@ class FakeOpenRouter:
         parts = _image_parts(body)
         images = await anyio.to_thread.run_sync(lambda: [_receive_image(p) for p in parts])
         self._record(request, body, images)
-        rejection = self._unauthorized(request) or _rejected(body, images)
-        if rejection is not None:
-            return rejection
+        routed = self._unauthorized(request) or _routed(body, images)
+        if isinstance(routed, Response):
+            return routed
         behaviour = self._next_behaviour()
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        return await self._perform(behaviour, request, body, images)
+        return await self._perform(behaviour, request, body, images, routed)
 
     async def _models(self, request: Request) -> Response:
         self._record(request, None, [])
-        return JSONResponse({"data": MODELS})
+        if self.models_status != 200:
+            status = self.models_status
+            return _failure_response(Fail(status, error_body(status, "Service unavailable")))
+        return JSONResponse({"data": [model.listing() for model in CATALOGUE]})
 
     async def _key(self, request: Request) -> Response:
         self._record(request, None, [])
@@ -866,18 +863,38 @@ class FakeOpenRouter:
         request: Request,
         body: dict[str, Any],
         images: list[ReceivedImage],
+        routed: Routing,
     ) -> Response:
         if isinstance(behaviour, Drop):
+            # The model answered and was billed; the answer is lost on the way back.
+            self._billed_answer(Reply(), body, images, routed)
             await self._drop_connection(request)
             return Response(status_code=500)  # never sent: the connection is gone
         if isinstance(behaviour, Raw):
             return Response(behaviour.body, behaviour.status, media_type=behaviour.content_type)
         if isinstance(behaviour, KeepAlive):
-            return _keep_alive_then(behaviour, body, images)
+            # Billed once answered, even when the caller has hung up by then.
+            return _keep_alive_then(behaviour, *self._answer(behaviour.then, body, images, routed))
         if isinstance(behaviour, Fail):
             return _failure_response(behaviour)
-        payload, headers = _payload_and_headers(behaviour, body, images)
+        payload, headers = self._answer(behaviour, body, images, routed)
         return JSONResponse(payload, headers=headers)
+
+    def _answer(
+        self, outcome: Reply | Fail, body: dict[str, Any], images: list[ReceivedImage], to: Routing
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        if isinstance(outcome, Fail):
+            return _error_payload(outcome), outcome.headers
+        payload = self._billed_answer(outcome, body, images, to)
+        return payload, {"X-Generation-Id": payload["id"], **outcome.headers}
+
+    def _billed_answer(
+        self, reply: Reply, body: dict[str, Any], images: list[ReceivedImage], to: Routing
+    ) -> dict[str, Any]:
+        payload = _completion(reply, body, images, to)
+        with self._lock:
+            self._bills.append(payload["usage"]["cost"])
+        return payload
 
     async def _drop_connection(self, request: Request) -> None:
         client = request.scope.get("client")
@@ -889,17 +906,19 @@ class FakeOpenRouter:
             await asyncio.sleep(0)
 
 
-def _rejected(body: Any, images: list[ReceivedImage]) -> Response | None:
-    """The 400/404 the real API answers before routing, or None for a valid request."""
+def _routed(body: Any, images: list[ReceivedImage]) -> Routing | Response:
+    """Where a valid request goes, or the 400/404 the real API answers before routing."""
     problem = _shape_problem(body)
     if problem is not None:
         return _failure_response(Fail(400, error_body(400, f"Invalid request: {problem}")))
     image_problem = next((image.problem for image in images if image.problem), None)
     if image_problem is not None:
         return _failure_response(image_error(image_problem))
-    if images and body["model"] in TEXT_ONLY_MODELS:
-        return _failure_response(no_image_endpoints(body["model"]))
-    return None
+    routed = route_model(body, has_images=bool(images))
+    if isinstance(routed, Routing):
+        return routed
+    error = error_body(routed.status, routed.message, **(routed.metadata or {}))
+    return _failure_response(Fail(routed.status, error))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -72,6 +72,19 @@ def test_stdio_reads_the_working_directory_but_never_the_filesystem_root(
         ({"IMAGE_MCP_AUTH_TOKENS": "alice:short"}, "shorter than 8"),
         ({"OPENROUTER_BASE_URL": "ftp://example.com"}, "OPENROUTER_BASE_URL"),
         ({"IMAGE_MCP_TRANSPORT": "websocket"}, "IMAGE_MCP_TRANSPORT"),
+        ({"IMAGE_MCP_OAUTH_ISSUER": "http://id.example.com"}, "IMAGE_MCP_OAUTH_ISSUER"),
+        ({"IMAGE_MCP_OAUTH_ISSUER": "https://id.example.com"}, "IMAGE_MCP_PUBLIC_URL is not"),
+        (
+            {"IMAGE_MCP_ALLOWED_MODELS": "openai/gpt-4o"},
+            "IMAGE_MCP_ALLOWED_MODELS does not include OPENROUTER_DEFAULT_MODEL",
+        ),
+        ({"IMAGE_MCP_RATE_LIMIT": "10/second;0/hour"}, "IMAGE_MCP_RATE_LIMIT: allows no calls"),
+        (
+            {"IMAGE_MCP_REVIEW_MAX_TOKENS": "9000"},
+            "IMAGE_MCP_REVIEW_MAX_TOKENS is above IMAGE_MCP_MAX_TOKENS_CEILING",
+        ),
+        ({"IMAGE_MCP_MAX_COST_PER_CALL_USD": "0"}, "IMAGE_MCP_MAX_COST_PER_CALL_USD"),
+        ({"IMAGE_MCP_MAX_QUESTION_CHARS": "0"}, "IMAGE_MCP_MAX_QUESTION_CHARS"),
     ],
 )
 def test_bad_configuration_stops_the_command_with_a_clear_line(

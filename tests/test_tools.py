@@ -36,7 +36,6 @@ from openrouter_image_mcp.server import build_server
 from openrouter_image_mcp.settings import Settings
 from openrouter_image_mcp.tools import STAGES
 from tests.fake_openrouter import (
-    DEFAULT_COST,
     FakeOpenRouter,
     Reply,
     fenced_json,
@@ -160,7 +159,7 @@ async def test_structured_answer_is_validated_and_also_sent_as_json_text(
     assert result.data is not None  # the client parsed it through the published schema
     assert result.meta is not None
     assert {"model", "usage", "image", "timings_ms"} <= set(result.meta)
-    assert result.meta["usage"]["cost"] == DEFAULT_COST
+    assert result.meta["usage"]["cost"] == fake.bills[-1] > 0
 
     [sent] = fake.completions
     assert sent.body["response_format"] == {
@@ -208,7 +207,8 @@ async def test_invalid_json_is_repaired_by_one_second_request(
     assert second.body["messages"][2]["content"].startswith(REPAIR_PREFIX)
     assert second.image.format == "PNG"  # the model can look again
     assert result.meta is not None
-    assert result.meta["usage"]["cost"] == pytest.approx(2 * DEFAULT_COST)
+    assert result.meta["usage"]["cost"] == pytest.approx(sum(fake.bills))
+    assert len(fake.bills) == 2
 
 
 @pytest.mark.parametrize("tool", list(SPECIALISTS))

@@ -1,9 +1,11 @@
 """The one analysis path all three tools share.
 
-admit the call (rate limit, budget) → load the bytes → answer from the cache, or prepare the
-image (in a worker thread) → ask OpenRouter, one request shared by identical calls under way
-→ (validate the structured answer) → a tool result with `_meta`. A tool differs from the
-others only in the prompt and the output model it passes in `AnalysisTask`.
+check the arguments' sizes → check and price the model (catalog) → admit the call (rate
+limit, budget) → load the bytes → answer from the cache, or prepare the image (in a worker
+thread) → ask OpenRouter, each request paid for by the call's meter, one request shared by
+identical calls under way → (validate the structured answer) → a tool result with `_meta`.
+A tool differs from the others only in the prompt and the output model it passes in
+`AnalysisTask`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from fastmcp.tools.base import ToolResult
 from mcp_types import TextContent
 from pydantic import BaseModel
 
-from ..cost import AnswerSpec, Reply, Served, answer_key
+from ..cost import AnswerSpec, CallMeter, Reply, Served, answer_key
 from ..errors import ErrorCode, ToolFailure
 from ..imaging import Detail, PreparedImage, prepare_image, target_for_model
 from ..logs import CALL_LOGGER
@@ -32,6 +34,10 @@ logger = logging.getLogger(__name__)
 call_logger = logging.getLogger(CALL_LOGGER)
 
 HASH_IN_THREAD_BYTES = 1024 * 1024
+MAX_MODEL_ID_CHARS = 200
+# Inline images are at most 4/3 of the byte limit as base64; percent-encoding and line breaks
+# can stretch that, but never past 4x. Longer than this is refused before any work.
+IMAGE_PATH_CHARS_PER_BYTE = 4
 
 Progress = Callable[[str], Awaitable[None]]
 """Reports that a stage finished; the message names the stage."""
@@ -42,6 +48,7 @@ class AnalysisTask:
     tool: str
     image_path: str
     prompt: str
+    question: str | None = None  # the caller's own text inside `prompt`, bounded on its own
     model: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
@@ -169,9 +176,12 @@ class Analyzer:
     async def _serve(
         self, task: AnalysisTask, client: str, timer: Timer, progress: Progress
     ) -> Served:
+        self._check_sizes(task)
         model = self._resolve_model(task.model)
         max_tokens = self._resolve_max_tokens(task.max_tokens)
         cost = self._runtime.cost
+        meter = cost.meter(client, await cost.plan(model))
+        meter.check_floor(max_tokens, images=1)
         await cost.admit(client, task.tool)
         mark = timer.started
 
@@ -193,7 +203,7 @@ class Analyzer:
             if cost.under_way(key):
                 loaded.release()
             served = await cost.share(
-                key, client, lambda: self._produce(loaded, task, spec, timer, progress)
+                key, client, lambda: self._produce(loaded, task, spec, meter, timer, progress)
             )
         finally:
             loaded.release()
@@ -225,6 +235,7 @@ class Analyzer:
         loaded: LoadedImage,
         task: AnalysisTask,
         spec: AnswerSpec,
+        meter: CallMeter,
         timer: Timer,
         progress: Progress,
     ) -> Reply:
@@ -245,16 +256,27 @@ class Analyzer:
             messages=[image_message(task.prompt, image.data_url, task.detail)],
             max_tokens=spec.max_tokens,
             temperature=task.temperature,
+            provider=meter.provider,
         )
+        meter.image_sizes = [(image.sent.width, image.sent.height)]
         await report_quietly(progress, "waiting on the model")
-        reply = await self._ask(request, task.output_model, image)
+        reply = await self._ask(request, task.output_model, image, meter)
         timer.lap("upstream", mark)
         return reply
 
     async def _ask(
-        self, request: ChatRequest, output_model: type[BaseModel] | None, image: PreparedImage
+        self,
+        request: ChatRequest,
+        output_model: type[BaseModel] | None,
+        image: PreparedImage,
+        meter: CallMeter,
     ) -> Reply:
-        complete = self._runtime.cost.gate(self._runtime.openrouter.complete)
+        openrouter = self._runtime.openrouter
+
+        async def metered(request: ChatRequest) -> Completion:
+            return await openrouter.complete(request, meter)
+
+        complete = self._runtime.cost.gate(metered)
         if output_model is None:
             completion = await complete(request)
             text, structured = completion.content, None
@@ -276,6 +298,30 @@ class Analyzer:
         return await anyio.to_thread.run_sync(
             prepare_image, raw, target, self._settings, limiter=self._runtime.image_workers
         )
+
+    def _check_sizes(self, task: AnalysisTask) -> None:
+        """Refuse oversized arguments before anything is loaded, fetched or decoded."""
+        limit = self._settings.max_question_chars
+        if task.question is not None and len(task.question) > limit:
+            raise ToolFailure(
+                ErrorCode.INVALID_INPUT,
+                f"question is {len(task.question)} characters long, over this server's limit of "
+                f"{limit} (IMAGE_MCP_MAX_QUESTION_CHARS); ask a shorter question.",
+            )
+        if task.model is not None and len(task.model) > MAX_MODEL_ID_CHARS:
+            raise ToolFailure(
+                ErrorCode.INVALID_INPUT,
+                f"model is {len(task.model)} characters long; OpenRouter model ids are short, "
+                "e.g. 'google/gemini-2.5-flash'.",
+            )
+        max_bytes = self._settings.max_image_bytes
+        if len(task.image_path) > max_bytes * IMAGE_PATH_CHARS_PER_BYTE:
+            raise ToolFailure(
+                ErrorCode.RESOURCE_TOO_LARGE,
+                f"image_path is {len(task.image_path)} characters long, more than any image of "
+                f"at most {max_bytes} bytes (IMAGE_MCP_MAX_IMAGE_BYTES) can take; send a "
+                "smaller image.",
+            )
 
     def _resolve_model(self, requested: str | None) -> str:
         model = (requested or "").strip() or self._settings.default_model

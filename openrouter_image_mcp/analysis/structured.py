@@ -4,7 +4,9 @@ The model is asked with `response_format: json_schema` (strict) built from the s
 model used to validate, so schema and validation never drift. Endpoints that ignore the
 request still happen: JSON inside code fences or prose is accepted, and an answer that does
 not validate gets exactly one repair request (carrying the schema, which such an endpoint
-never showed the model) before the call fails with MODEL_OUTPUT_INVALID.
+never showed the model) before the call fails with MODEL_OUTPUT_INVALID. A repair that would
+take the call over its cost limit (COST_LIMIT_EXCEEDED from `complete`) is not sent: the call
+fails with MODEL_OUTPUT_INVALID at once.
 """
 
 from __future__ import annotations
@@ -167,18 +169,24 @@ async def request_structured(
     try:
         return first, parse_output(first.content, output_model)
     except OutputInvalid as invalid:
-        if first.finish_reason == "length":
-            # A repair under the same max_tokens would be cut off again: fail cheaply instead.
-            raise output_invalid(first, invalid, output_model) from None
-        repair = replace(
-            request,
-            messages=[
-                *request.messages,
-                {"role": "assistant", "content": first.content},
-                {"role": "user", "content": repair_prompt(invalid.reason, output_model)},
-            ],
-        )
-    second = await complete(repair)
+        problem = invalid
+    if first.finish_reason == "length":
+        # A repair under the same max_tokens would be cut off again: fail cheaply instead.
+        raise output_invalid(first, problem, output_model)
+    repair = replace(
+        request,
+        messages=[
+            *request.messages,
+            {"role": "assistant", "content": first.content},
+            {"role": "user", "content": repair_prompt(problem.reason, output_model)},
+        ],
+    )
+    try:
+        second = await complete(repair)
+    except ToolFailure as refused:
+        if refused.code != ErrorCode.COST_LIMIT_EXCEEDED:
+            raise
+        raise unaffordable_repair(first, problem, output_model, refused) from None
     both = replace(second, usage=add_usage(first.usage, second.usage))
     try:
         return both, parse_output(second.content, output_model)
@@ -202,6 +210,17 @@ def output_invalid(
         )
     excerpt = " ".join(completion.content.split())[:EXCERPT_CHARS]
     return ToolFailure(ErrorCode.MODEL_OUTPUT_INVALID, message, details={"excerpt": excerpt})
+
+
+def unaffordable_repair(
+    first: Completion, invalid: OutputInvalid, output_model: type[BaseModel], refused: ToolFailure
+) -> ToolFailure:
+    failure = output_invalid(first, invalid, output_model)
+    failure.message = (
+        f"{failure.message} No repair request was sent, as it would break this server's cost "
+        f"limit: {refused.message}"
+    )
+    return failure
 
 
 def add_usage(a: Usage, b: Usage) -> Usage:

@@ -45,7 +45,13 @@ class Served:
     cache: CacheStatus
 
     def meta(self) -> dict[str, Any]:
+        """The reply's `_meta` for this call: a hit or a shared answer cost this call nothing,
+        and says what it saved."""
         meta = {**self.reply.meta, "cache": self.cache}
+        if self.cache == "miss":
+            return meta
+        meta["usage"] = {**meta.get("usage", {}), "cost": 0.0}
+        meta["cache_saved_usd"] = self.reply.cost_usd
         if self.cache == "hit":
             meta["cache_age_s"] = round(max(time.time() - self.reply.created_at, 0.0), 3)
         return meta

@@ -1,10 +1,10 @@
 """The one seam where cost-control state lives: this process, or Redis shared by replicas.
 
 In-process by default. With IMAGE_MCP_REDIS_URL set, every replica shares the same rate-limit
-windows (`limits` RedisStorage), answer cache (py-key-value RedisStore) and daily counters
-(`RedisLedger`), so limits, budgets and cache hits hold across the whole deployment.
-IMAGE_MCP_CACHE_REDIS_URL moves the answer cache to a Redis of its own, which may evict under
-memory pressure without ever touching limits or budgets.
+windows (`limits` RedisStorage), answer cache (py-key-value RedisStore), daily counters
+(`RedisLedger`) and spend holds (`RedisReservations`), so limits, budgets and cache hits hold
+across the whole deployment. IMAGE_MCP_CACHE_REDIS_URL moves the answer cache to a Redis of
+its own, which may evict under memory pressure without ever touching limits or budgets.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from redis.backoff import NoBackoff
 from ..settings import Settings
 from .ledger import Ledger, MemoryLedger, RedisLedger
 from .memory_store import BoundedMemoryStore
+from .reservations import MemoryReservations, RedisReservations, Reservations
 
 # A Redis that does not answer within this is treated as down (see outage.py), so a call
 # never hangs on it; one immediate retry covers a pooled connection the server has closed.
@@ -36,17 +37,20 @@ class SharedState:
     limits: Storage
     answers: AsyncKeyValue
     ledger: Ledger
+    reservations: Reservations
 
 
 @asynccontextmanager
 async def open_shared_state(settings: Settings) -> AsyncIterator[SharedState]:
     if settings.redis_url is None:
+        ledger = MemoryLedger()
         yield SharedState(
             limits=MemoryStorage(),
             answers=BoundedMemoryStore(
                 max_entries=settings.cache_max_entries, max_bytes=settings.cache_max_bytes
             ),
-            ledger=MemoryLedger(),
+            ledger=ledger,
+            reservations=MemoryReservations(ledger),
         )
         return
     url = settings.redis_url.get_secret_value()
@@ -83,6 +87,7 @@ async def open_shared_state(settings: Settings) -> AsyncIterator[SharedState]:
                 raise_on_too_large=False,
             ),
             ledger=RedisLedger(redis),
+            reservations=RedisReservations(redis),
         )
 
 

@@ -1,8 +1,10 @@
-"""GET /usage: today's calls, cache hits and spend per client, plus totals, as JSON.
+"""GET /usage: today's calls, cache hits, spend and holds per client, as JSON.
 
 Guarded by the same bearer tokens as /mcp (open only when the server runs without tokens).
-Any accepted token sees every client's counters: they are an operator's view of the
-deployment, and hold no secrets. With Redis the numbers cover every replica.
+Each client sees only its own entry; the clients named in IMAGE_MCP_ADMIN_CLIENTS see every
+client's and the totals, and so does anyone when the server runs without authentication
+(stdio, or a loopback server for local development: there is only one client). With Redis
+the numbers cover every replica.
 """
 
 from __future__ import annotations
@@ -33,11 +35,19 @@ def add_usage_route(mcp: FastMCP) -> None:
         runtime: Runtime | None = Context(mcp).lifespan_context.get("runtime")
         if runtime is None:
             return _unavailable("the server is starting or stopping; retry in a few seconds")
+        viewer = _scope(token, runtime.settings.admin_clients)
         try:
-            report = await runtime.cost.usage()
+            report = await runtime.cost.usage(viewer)
         except StoreUnavailable:
             return _unavailable("the shared usage store (Redis) is unreachable; retry shortly")
         return JSONResponse(report, headers=NO_STORE)
+
+
+def _scope(token: AccessToken | None, admins: list[str]) -> str | None:
+    """Whose entry the caller may see; None: everyone's."""
+    if token is None or token.client_id in admins:
+        return None
+    return token.client_id
 
 
 def _unavailable(message: str) -> Response:

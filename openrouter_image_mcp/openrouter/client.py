@@ -7,6 +7,10 @@ attempt and every backoff sleep of a call.
 Retried: connection failures and the statuses in `backoff.RETRY_STATUSES`, including when the
 status is the code of an error inside a 200 answer (the same transient provider failure,
 reported after routing began). Everything else is final: asking again would fail again.
+
+Every attempt is paid for through the call's `Meter` (see meter.py): reserved before it is
+sent, settled after with what it was billed. A retry the meter will not pay for is not made;
+the call fails with the error that prompted it.
 """
 
 from __future__ import annotations
@@ -21,12 +25,23 @@ import httpx
 from openrouter_image_mcp.errors import ErrorCode, ToolFailure
 from openrouter_image_mcp.openrouter.backoff import RETRY_STATUSES, Backoff, retry_after_s
 from openrouter_image_mcp.openrouter.body import JsonBody
-from openrouter_image_mcp.openrouter.completion import Completion, decode_json, parse_completion
+from openrouter_image_mcp.openrouter.completion import (
+    Completion,
+    decode_json,
+    parse_completion,
+    parse_usage,
+)
 from openrouter_image_mcp.openrouter.mapping import read_error, to_failure
+from openrouter_image_mcp.openrouter.meter import UNMETERED, Charge, Meter
 from openrouter_image_mcp.openrouter.request import ChatRequest
 from openrouter_image_mcp.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+MODELS_TIMEOUT_S = 10.0
+# Answered before any model ran (OpenRouter's request errors, routing failures): not billed.
+# Other failures (408, 5xx from a provider, a proxy's page) may have been, so they are unknown.
+NOT_BILLED_STATUSES = frozenset({400, 401, 402, 403, 404, 405, 413, 422, 429, 503})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +76,8 @@ class OpenRouterClient:
             transport=transport,
         )
 
-    async def complete(self, request: ChatRequest) -> Completion:
-        """The model's answer; every failure is a `ToolFailure`."""
+    async def complete(self, request: ChatRequest, meter: Meter = UNMETERED) -> Completion:
+        """The model's answer; every failure is a `ToolFailure`. `meter` pays for each attempt."""
         if self._settings.api_key is None:
             raise ToolFailure(
                 ErrorCode.CONFIG_ERROR,
@@ -72,7 +87,7 @@ class OpenRouterClient:
         deadline_s = self._settings.upstream_timeout_s
         try:
             with anyio.fail_after(deadline_s) as scope:
-                return await self._complete_with_retries(request, scope)
+                return await self._complete_with_retries(request, meter, scope)
         except TimeoutError:
             raise ToolFailure(
                 ErrorCode.UPSTREAM_TIMEOUT,
@@ -80,21 +95,29 @@ class OpenRouterClient:
                 "model, or raise IMAGE_MCP_UPSTREAM_TIMEOUT_S",
             ) from None
 
+    async def models(self) -> bytes:
+        """The raw body of GET /models (public; the key is sent anyway); raises on failure."""
+        response = await self._http.get("models", timeout=MODELS_TIMEOUT_S)
+        response.raise_for_status()
+        return response.content
+
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def _complete_with_retries(
-        self, request: ChatRequest, scope: anyio.CancelScope
+        self, request: ChatRequest, meter: Meter, scope: anyio.CancelScope
     ) -> Completion:
         body = _encode(request)
         attempt = 1
+        charge = await meter.reserve(request)
         while True:
-            outcome = await self._attempt(body, request.model, attempt)
+            outcome = await self._attempt(body, request.model, attempt, charge)
             if isinstance(outcome, Completion):
                 return outcome
+            failure = _without_secret(outcome.failure, self._settings.api_key or "")
             delay_s = self._retry_delay_s(outcome, attempt, scope.deadline - anyio.current_time())
             if delay_s is None:
-                raise _without_secret(outcome.failure, self._settings.api_key or "")
+                raise failure
             logger.info(
                 "OpenRouter attempt %d failed (%s); retrying in %.2f s",
                 attempt,
@@ -102,6 +125,11 @@ class OpenRouterClient:
                 delay_s,
             )
             await anyio.sleep(delay_s)
+            try:
+                charge = await meter.reserve(request)
+            except ToolFailure as refusal:
+                logger.info("not retrying: %s", refusal.code)
+                raise failure from None
             attempt += 1
 
     def _retry_delay_s(self, setback: _Setback, attempt: int, remaining_s: float) -> float | None:
@@ -114,24 +142,34 @@ class OpenRouterClient:
         # Sleeping past the deadline would only turn a precise error into a timeout.
         return delay_s if delay_s < remaining_s else None
 
-    async def _attempt(self, body: JsonBody, model: str, attempt: int) -> Completion | _Setback:
+    async def _attempt(
+        self, body: JsonBody, model: str, attempt: int, charge: Charge
+    ) -> Completion | _Setback:
+        """One request; `charge` is settled whatever happens, cancellation included."""
         started = time.perf_counter()
         try:
-            response = await self._http.post(
-                "chat/completions",
-                content=body.stream(),
-                headers={"Content-Length": str(body.length)},
+            try:
+                response = await self._http.post(
+                    "chat/completions",
+                    content=body.stream(),
+                    headers={"Content-Length": str(body.length)},
+                )
+            except httpx.RequestError as exc:  # connection, protocol or body-decoding failure
+                logger.debug("OpenRouter attempt %d: %s", attempt, type(exc).__name__)
+                if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                    charge.record(0.0)  # nothing was sent
+                return _Setback(self._unreachable(exc), worth_retrying=True)
+            logger.debug(
+                "OpenRouter attempt %d: HTTP %d in %.0f ms",
+                attempt,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
             )
-        except httpx.RequestError as exc:  # connection, protocol or body-decoding failure
-            logger.debug("OpenRouter attempt %d: %s", attempt, type(exc).__name__)
-            return _Setback(self._unreachable(exc), worth_retrying=True)
-        logger.debug(
-            "OpenRouter attempt %d: HTTP %d in %.0f ms",
-            attempt,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
-        return _read_response(response, model)
+            payload = decode_json(response.content)
+            charge.record(_billed_usd(response.status_code, payload))
+            return _read_response(response, payload, model)
+        finally:
+            await charge.settle()
 
     def _unreachable(self, exc: httpx.RequestError) -> ToolFailure:
         host = httpx.URL(self._settings.openrouter_base_url).host
@@ -180,8 +218,16 @@ def _encode(request: ChatRequest) -> JsonBody:
         ) from None
 
 
-def _read_response(response: httpx.Response, model: str) -> Completion | _Setback:
-    payload = decode_json(response.content)
+def _billed_usd(status: int, payload: object) -> float | None:
+    """What an answer says it cost, success or not; 0 if provably free, None if unknown."""
+    usage = payload.get("usage") if isinstance(payload, dict) else None
+    cost = parse_usage(usage).cost if usage is not None else None
+    if cost is not None:
+        return cost
+    return 0.0 if status in NOT_BILLED_STATUSES and isinstance(payload, dict) else None
+
+
+def _read_response(response: httpx.Response, payload: object, model: str) -> Completion | _Setback:
     if response.is_success:
         outcome = parse_completion(
             payload,

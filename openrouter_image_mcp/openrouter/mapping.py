@@ -14,6 +14,7 @@ from typing import Any
 from openrouter_image_mcp.errors import ErrorCode, ToolFailure, quote_remote
 
 _MODELS_PAGE = "https://openrouter.ai/models"
+MAX_PRICE_RETRY_AFTER_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +203,14 @@ def _reasons(metadata: Mapping[str, Any]) -> str:
 
 
 def _not_found(error: UpstreamError) -> ToolFailure:
+    if "max_price" in error.message.lower() or "max price" in error.message.lower():
+        return ToolFailure(
+            ErrorCode.UPSTREAM_UNAVAILABLE,
+            f"no provider serves this model at its listed price right now{_quoted(error)}; "
+            "this server's spend limits pin requests to that price (provider.max_price), so "
+            "retry later, or pick another model",
+            retry_after_s=MAX_PRICE_RETRY_AFTER_S,
+        )
     routing_step = str(error.metadata.get("failed_routing_step", ""))
     if "image input" in error.message.lower() or "image" in routing_step.lower():
         return ToolFailure(

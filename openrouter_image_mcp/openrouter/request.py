@@ -26,6 +26,7 @@ class ChatRequest:
     max_tokens: int
     temperature: float | None = None
     response_format: dict[str, Any] | None = None
+    provider: dict[str, Any] | None = None  # provider routing preferences, e.g. max_price
 
     def as_body(self) -> dict[str, Any]:
         """The JSON body; optional fields only when set, so `temperature=0` is sent as 0."""
@@ -38,4 +39,6 @@ class ChatRequest:
             body["temperature"] = self.temperature
         if self.response_format is not None:
             body["response_format"] = self.response_format
+        if self.provider is not None:
+            body["provider"] = self.provider
         return body

@@ -78,18 +78,16 @@ def small_png_data_url(size: tuple[int, int] = (64, 48)) -> str:
 
 
 @asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[str]:
+async def serving(settings: Settings, sock: socket.socket | None = None) -> AsyncIterator[str]:
     """The production app and uvicorn config on a free loopback port; yields the base URL.
 
     `settings.host` still decides the app's behaviour (e.g. the Host policy for 0.0.0.0); the
-    test only chooses the socket.
+    test only chooses the socket (`sock`, from `listening_socket()`, when the settings must
+    know the port in advance).
     """
     app = build_http_app(build_server(settings), settings)
     server = uvicorn.Server(uvicorn_config(app, settings))
-    sock = socket.create_server(("127.0.0.1", 0))
-    # Accepted sockets inherit this; without it asyncio leaves Nagle on (the socket's
-    # proto is 0) and every answer waits ~40 ms on a delayed ACK.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock = sock or listening_socket()
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         for _ in range(500):
@@ -105,6 +103,14 @@ async def serving(settings: Settings) -> AsyncIterator[str]:
         server.should_exit = True
         await task
         sock.close()
+
+
+def listening_socket() -> socket.socket:
+    sock = socket.create_server(("127.0.0.1", 0))
+    # Accepted sockets inherit this; without it asyncio leaves Nagle on (the socket's
+    # proto is 0) and every answer waits ~40 ms on a delayed ACK.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def mcp_client(base_url: str, token: str | None = ALICE_TOKEN, **transport: Any) -> Client:

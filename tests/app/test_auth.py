@@ -78,7 +78,7 @@ async def test_no_token_gets_a_bare_bearer_challenge(
     response = await http.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert fake.requests == []
+    assert fake.completions == []  # no chat request (the model list is fetched at start)
 
 
 @pytest.mark.parametrize("header", [f"Bearer {ALICE_TOKEN}x", "Bearer nope", f"Basic {BOB_TOKEN}"])

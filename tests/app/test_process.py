@@ -70,8 +70,9 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(fake: FakeOpenRouter, cwd: Path) -> Iterator[ServerProcess]:
-    """`python -m openrouter_image_mcp` on a free loopback port, with tokens, at DEBUG level."""
+def running_server(fake: FakeOpenRouter, cwd: Path, **env: str) -> Iterator[ServerProcess]:
+    """`python -m openrouter_image_mcp` on a free loopback port, with tokens, at DEBUG level
+    (plus any other settings in `env`)."""
     environment = clean_env(
         IMAGE_MCP_PORT="0",
         IMAGE_MCP_AUTH_TOKENS=TOKENS,
@@ -79,6 +80,7 @@ def running_server(fake: FakeOpenRouter, cwd: Path) -> Iterator[ServerProcess]:
         IMAGE_MCP_SHUTDOWN_GRACE_S="10",
         OPENROUTER_API_KEY=fake.api_key,
         OPENROUTER_BASE_URL=fake.base_url,
+        **env,
     )
     process = subprocess.Popen(
         COMMAND,
@@ -92,7 +94,8 @@ def running_server(fake: FakeOpenRouter, cwd: Path) -> Iterator[ServerProcess]:
     server.reader = threading.Thread(target=server.read_stderr, daemon=True)
     server.reader.start()
     try:
-        deadline = time.monotonic() + 20
+        # Generous: start-up time is not what these tests pin, and CI machines can be loaded.
+        deadline = time.monotonic() + 60
         while server.port is None and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert server.port is not None, "".join(server.stderr_lines)[-2000:]

@@ -22,6 +22,14 @@ ALICE_TOKEN = "alice-secret-" + "a1" * 16
 BOB_TOKEN = "bob-secret-" + "b2" * 16
 TOKENS = f"alice:{ALICE_TOKEN},bob:{BOB_TOKEN}"
 
+# For budget tests: what the fake is scripted to bill per call, and a budget that holds
+# exactly three such calls. Each call first holds its worst case, about $0.0055 with the
+# default model and max_tokens (2048 completion tokens at $2.50/M, plus the prompt): the third
+# call fits (2 x 0.004 + worst <= 0.0154) and the fourth does not (3 x 0.004 + worst > 0.0154)
+# for any worst case between $0.0034 and $0.0074.
+CALL_COST = 0.004
+THREE_CALLS_BUDGET = 0.0154
+
 MakeSettings = Callable[..., Settings]
 MakeImage = Callable[..., str]
 

@@ -42,7 +42,7 @@ async def test_a_thousand_identical_calls_cost_one_upstream_request(
     assert {result.content[0].text for result in results} == {first.content[0].text}
 
 
-async def test_a_hit_reports_its_age_and_the_original_usage_without_a_request(
+async def test_a_hit_costs_nothing_and_reports_what_it_saved_without_a_request(
     fake: FakeOpenRouter, make_settings: MakeSettings, make_image: MakeImage
 ) -> None:
     image = make_image()
@@ -54,8 +54,11 @@ async def test_a_hit_reports_its_age_and_the_original_usage_without_a_request(
 
     assert len(fake.completions) == 1
     assert "cache_age_s" not in miss.meta
+    assert "cache_saved_usd" not in miss.meta
+    assert miss.meta["usage"]["cost"] == fake.billed_usd > 0
     assert 0 <= hit.meta["cache_age_s"] < 60
-    assert hit.meta["usage"] == miss.meta["usage"]
+    assert hit.meta["usage"] == {**miss.meta["usage"], "cost": 0}
+    assert hit.meta["cache_saved_usd"] == miss.meta["usage"]["cost"]
     assert hit.meta["generation_id"] == miss.meta["generation_id"]
     assert "prepare" not in hit.meta["timings_ms"]  # a hit never decodes the image
     assert hit_ms < 1000
@@ -186,6 +189,11 @@ async def test_identical_calls_under_way_share_one_request(
     statuses = sorted(cache_status(result) for result in results)
     assert statuses == ["miss"] + ["shared"] * 7
     assert len({result.content[0].text for result in results}) == 1
+    # The call that asked paid; the calls that joined it cost nothing.
+    costs = sorted(result.meta["usage"]["cost"] for result in results)
+    assert costs == [0] * 7 + [fake.billed_usd]
+    joiners = [result.meta for result in results if result.meta["cache"] == "shared"]
+    assert {meta["cache_saved_usd"] for meta in joiners} == {fake.billed_usd}
 
 
 async def test_a_failure_reaches_every_caller_that_shared_it_and_is_not_cached(

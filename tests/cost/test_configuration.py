@@ -65,3 +65,8 @@ def test_both_redis_urls_are_redacted_from_logs() -> None:
     line = Redactor(secrets_of(settings)).redact(f"cannot reach {state} nor {cache}")
 
     assert line == "cannot reach [redacted] nor [redacted]"
+
+
+def test_a_review_length_left_at_its_default_is_capped_by_a_lower_ceiling() -> None:
+    settings = Settings(_env_file=None, transport="stdio", max_tokens_ceiling=3000)
+    assert settings.review_max_tokens > settings.max_tokens_ceiling  # tools cap it per call

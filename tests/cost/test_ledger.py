@@ -15,6 +15,7 @@ from openrouter_image_mcp.cost.ledger import (
     RedisLedger,
     Tally,
     UtcDay,
+    nano_usd,
 )
 from openrouter_image_mcp.cost.outage import StoreUnavailable
 from openrouter_image_mcp.cost.state import open_shared_state
@@ -31,41 +32,52 @@ def test_the_day_runs_from_utc_midnight_to_the_next() -> None:
     assert UtcDay.at(day.ends_at).key == "2026-03-02"
 
 
-def test_a_tally_reports_hit_rate_and_rounds_spend() -> None:
-    assert Tally(calls=4, hits=1, spend_usd=0.1234567).as_json() == {
+def test_a_tally_reports_hit_rate_and_money_in_dollars() -> None:
+    assert Tally(calls=4, hits=1, spend_nusd=123_456_789, reserved_nusd=5).as_json() == {
         "calls": 4,
         "cache_hits": 1,
         "shared": 0,
         "hit_rate": 0.25,
-        "spend_usd": 0.123457,
+        "spend_usd": 0.123456789,
+        "reserved_usd": 0.000000005,
     }
     assert Tally().as_json()["hit_rate"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("usd", "nano"), [(0.0003, 300_000), (0.0000001234, 124), (1.0, 10**9), (0.0, 0)]
+)
+def test_money_is_whole_nano_dollars_rounded_up(usd: float, nano: int) -> None:
+    assert nano_usd(usd) == nano
 
 
 async def record_a_day(ledger: Ledger, day: UtcDay) -> None:
     await ledger.add(day, "alice", "calls")
     await ledger.add(day, "alice", "calls")
     await ledger.add(day, "alice", "hits")
-    await ledger.add(day, "alice", "spend_usd", 0.25)
+    await ledger.add(day, "alice", "spend_nusd", 250)
     await ledger.add(day, "bob:with:colons", "shared")
-    await ledger.add(day, "bob:with:colons", "spend_usd", 0.5)
+    await ledger.add(day, "bob:with:colons", "reserved_nusd", 500)
 
 
 EXPECTED = {
-    "alice": Tally(calls=2, hits=1, spend_usd=0.25),
-    "bob:with:colons": Tally(shared=1, spend_usd=0.5),
+    "alice": Tally(calls=2, hits=1, spend_nusd=250),
+    "bob:with:colons": Tally(shared=1, reserved_nusd=500),
 }
 
 
-async def test_memory_ledger_counts_per_client_and_forgets_yesterday() -> None:
+async def test_memory_ledger_counts_per_client_and_keeps_only_two_days() -> None:
     ledger = MemoryLedger()
     today = UtcDay.now()
     yesterday = UtcDay.at(today.ends_at - 2 * 86400)
-    await record_a_day(ledger, yesterday)
-    await record_a_day(ledger, today)
+    before = UtcDay.at(today.ends_at - 3 * 86400)
+    for day in (before, yesterday, today):
+        await record_a_day(ledger, day)
 
     assert await ledger.read(today) == EXPECTED
-    assert await ledger.read(yesterday) == {}
+    assert await ledger.read(yesterday) == EXPECTED  # a call may settle after midnight
+    assert await ledger.read(before) == {}
+    assert ledger.total(today, "reserved_nusd") == 500
 
 
 async def test_redis_ledger_counts_per_client_and_expires_after_the_day(redis_url: str) -> None:

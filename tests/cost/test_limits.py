@@ -10,7 +10,9 @@ from openrouter_image_mcp.cost.ledger import UtcDay
 from tests.cost.helpers import (
     ALICE_TOKEN,
     BOB_TOKEN,
+    CALL_COST,
     GENERAL,
+    THREE_CALLS_BUDGET,
     TOKENS,
     MakeImage,
     MakeSettings,
@@ -21,7 +23,7 @@ from tests.cost.helpers import (
     png_data_url,
     served_over_http,
 )
-from tests.fake_openrouter import DEFAULT_COST, FakeOpenRouter
+from tests.fake_openrouter import FakeOpenRouter, Reply
 
 WEBPAGE = "analyze_webpage_screenshot"
 
@@ -84,7 +86,8 @@ async def test_one_client_over_its_limit_does_not_limit_another_over_http(
 async def test_spend_past_the_client_budget_is_refused_until_utc_midnight(
     fake: FakeOpenRouter, make_settings: MakeSettings, make_image: MakeImage
 ) -> None:
-    settings = make_settings(budget_usd_per_day=DEFAULT_COST * 2.5)
+    settings = make_settings(budget_usd_per_day=THREE_CALLS_BUDGET)
+    fake.script(*[Reply(cost=CALL_COST)] * 3)
     async with connected(settings) as client:
         spent = [await analyze(client, make_image(seed)) for seed in range(3)]
         refused = await analyze(client, make_image(3))
@@ -102,9 +105,10 @@ async def test_the_global_budget_counts_every_client_together(fake: FakeOpenRout
     settings = fake.settings(
         auth_tokens=TOKENS,
         upstream_max_retries=0,
-        budget_usd_per_day=DEFAULT_COST * 10,
-        global_budget_usd_per_day=DEFAULT_COST * 2.5,
+        budget_usd_per_day=1.0,
+        global_budget_usd_per_day=THREE_CALLS_BUDGET,
     )
+    fake.script(*[Reply(cost=CALL_COST)] * 3)
     async with (
         served_over_http(settings) as server,
         server.client(auth=ALICE_TOKEN) as alice,

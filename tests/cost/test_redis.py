@@ -9,7 +9,10 @@ import redis
 
 from openrouter_image_mcp.cost.cache import COLLECTION, AnswerCache, Reply
 from openrouter_image_mcp.cost.state import REDIS_TIMEOUT_S, open_shared_state
+from tests import fake_openrouter as upstream
 from tests.cost.helpers import (
+    CALL_COST,
+    THREE_CALLS_BUDGET,
     MakeImage,
     MakeSettings,
     analyze,
@@ -17,7 +20,7 @@ from tests.cost.helpers import (
     connected,
     error_of,
 )
-from tests.fake_openrouter import DEFAULT_COST, FakeOpenRouter
+from tests.fake_openrouter import FakeOpenRouter
 
 
 @pytest.fixture
@@ -58,7 +61,8 @@ async def test_the_rate_limit_counts_calls_on_both_instances(
 async def test_the_budget_counts_spend_on_both_instances(
     fake: FakeOpenRouter, shared: MakeSettings, make_image: MakeImage
 ) -> None:
-    settings = shared(budget_usd_per_day=DEFAULT_COST * 2.5)
+    settings = shared(budget_usd_per_day=THREE_CALLS_BUDGET)
+    fake.script(*[upstream.Reply(cost=CALL_COST)] * 3)
     async with connected(settings) as a, connected(settings) as b:
         for seed, client in enumerate((a, b, a)):
             assert cache_status(await analyze(client, make_image(seed))) == "miss"

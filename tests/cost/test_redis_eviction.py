@@ -19,13 +19,23 @@ from openrouter_image_mcp.cost.cache import COLLECTION, AnswerCache, Reply
 from openrouter_image_mcp.cost.state import open_shared_state
 from openrouter_image_mcp.settings import Settings
 from tests.cost.conftest import running_redis
-from tests.cost.helpers import MakeImage, MakeSettings, analyze, cache_status, connected, error_of
-from tests.fake_openrouter import DEFAULT_COST, FakeOpenRouter
+from tests.cost.helpers import (
+    CALL_COST,
+    THREE_CALLS_BUDGET,
+    MakeImage,
+    MakeSettings,
+    analyze,
+    cache_status,
+    connected,
+    error_of,
+)
+from tests.fake_openrouter import FakeOpenRouter
+from tests.fake_openrouter import Reply as Answer
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
 CACHE_MAXMEMORY = 4 * 1024 * 1024
 ANSWER_BYTES = 64 * 1024
-BUDGET_USD = DEFAULT_COST * 1.5  # two answers spend it
+BUDGET_USD = THREE_CALLS_BUDGET - CALL_COST  # two answers of CALL_COST leave no room for a third
 
 
 def compose_redis_args(service: str) -> list[str]:
@@ -69,8 +79,9 @@ async def overfill_the_cache(settings: Settings) -> int:
     return count
 
 
-async def spend_the_budget(settings: Settings, make_image: MakeImage) -> None:
+async def spend_the_budget(fake: FakeOpenRouter, settings: Settings, make_image: MakeImage) -> None:
     """Two answers: the budget is spent and the 2/minute window is full."""
+    fake.script(Answer(cost=CALL_COST), Answer(cost=CALL_COST))
     async with connected(settings) as client:
         statuses = [cache_status(await analyze(client, make_image(seed))) for seed in (0, 1)]
     assert statuses == ["miss", "miss"]
@@ -95,7 +106,7 @@ async def test_budgets_and_rate_limits_survive_a_cache_filled_past_its_memory(
             budget_usd_per_day=BUDGET_USD,
             rate_limit="2/minute",
         )
-        await spend_the_budget(settings, make_image)
+        await spend_the_budget(fake, settings, make_image)
         assert (answers_in(cache), answers_in(state_url)) == (2, 0)
         state = snapshot(state_url)
 
@@ -119,7 +130,7 @@ async def test_one_lru_redis_for_everything_would_forget_the_spent_budget(
     lru = ("--maxmemory", str(CACHE_MAXMEMORY), "--maxmemory-policy", "allkeys-lru")
     with redis_as_in_compose("redis", tmp_path, *lru) as url:
         settings = make_settings(redis_url=url, budget_usd_per_day=BUDGET_USD)
-        await spend_the_budget(settings, make_image)
+        await spend_the_budget(fake, settings, make_image)
         # Redis's LRU clock ticks once a second: make the budget keys the oldest.
         await asyncio.sleep(2.1)
 

@@ -6,76 +6,35 @@ hold between separate operating-system processes, as they do between replicas.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.app.helpers import mcp_client
-from tests.cost.conftest import _free_port
-from tests.cost.helpers import cache_status, error_of, png_data_url
-from tests.fake_openrouter import DEFAULT_COST, FakeOpenRouter
+from tests.cost.helpers import (
+    CALL_COST,
+    THREE_CALLS_BUDGET,
+    cache_status,
+    error_of,
+    png_data_url,
+)
+from tests.cost.processes import TOKENS, replica_processes
+from tests.fake_openrouter import FakeOpenRouter, Reply
 from tests.helpers import call
 
-REPO = Path(__file__).resolve().parents[2]
-TOKENS = {name: f"{name}-token-{name * 8}" for name in ("alice", "bob", "carol")}
 RATE_LIMIT = 5
-
-
-def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "openrouter_image_mcp", "--port", str(port)],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if process.poll() is not None:
-            raise RuntimeError("a server process exited at start-up")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise RuntimeError("a server process did not answer /healthz within 15 s")
 
 
 @pytest.fixture(scope="module")
 def replicas(fake_openrouter: FakeOpenRouter, redis_server: str) -> Iterator[tuple[str, str]]:
     """Two server processes sharing the session's Redis; their base URLs."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(REPO),
-        "FASTMCP_CHECK_FOR_UPDATES": "off",
-        "OPENROUTER_API_KEY": fake_openrouter.api_key,
-        "OPENROUTER_BASE_URL": fake_openrouter.base_url,
-        "IMAGE_MCP_REDIS_URL": redis_server,
-        "IMAGE_MCP_AUTH_TOKENS": ",".join(f"{n}:{t}" for n, t in TOKENS.items()),
-        "IMAGE_MCP_RATE_LIMIT": f"{RATE_LIMIT}/minute",
-        "IMAGE_MCP_BUDGET_USD_PER_DAY": str(DEFAULT_COST * 2.5),
-        "IMAGE_MCP_UPSTREAM_MAX_RETRIES": "0",
-    }
-    ports = (_free_port(), _free_port())
-    processes = [start_server(port, env) for port in ports]
-    urls = tuple(f"http://127.0.0.1:{port}" for port in ports)
-    try:
-        for url, process in zip(urls, processes, strict=True):
-            wait_until_healthy(url, process)
+    with replica_processes(
+        fake_openrouter,
+        redis_server,
+        IMAGE_MCP_RATE_LIMIT=f"{RATE_LIMIT}/minute",
+        IMAGE_MCP_BUDGET_USD_PER_DAY=str(THREE_CALLS_BUDGET),
+    ) as urls:
         yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=15)
 
 
 async def test_one_cache_and_one_rate_limit_across_processes(
@@ -102,6 +61,7 @@ async def test_one_cache_and_one_rate_limit_across_processes(
 
 
 async def test_one_budget_across_processes(replicas: tuple[str, str], fake: FakeOpenRouter) -> None:
+    fake.script(*[Reply(cost=CALL_COST)] * 3)
     async with (
         mcp_client(replicas[0], TOKENS["carol"]) as carol_a,
         mcp_client(replicas[1], TOKENS["carol"]) as carol_b,

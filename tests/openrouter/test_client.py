@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from openrouter_image_mcp.errors import ErrorCode, ToolFailure
 from openrouter_image_mcp.openrouter import OpenRouterClient, Usage
 from tests.fake_openrouter import (
-    DEFAULT_COST,
     Drop,
     FakeOpenRouter,
     KeepAlive,
@@ -50,7 +49,7 @@ async def test_answer_describes_the_image_with_usage_and_generation_id(
     assert completion.generation_id.startswith("gen-")
     assert completion.provider == "FakeProvider"
     assert completion.finish_reason == "stop"
-    assert completion.usage.cost == DEFAULT_COST
+    assert completion.usage.cost == fake.bills[-1] > 0
     assert completion.usage.reasoning_tokens == 0
     assert set(completion.usage.as_meta()) == {
         "prompt_tokens",
@@ -336,3 +335,17 @@ async def test_request_body_never_logged(
     assert "attempt 1" in logged
     assert encoded_image not in logged
     assert fake.api_key not in logged
+
+
+async def test_no_endpoint_within_max_price_is_a_retryable_unavailability(
+    fake: FakeOpenRouter, make_client: MakeClient
+) -> None:
+    max_price = {"prompt": 0.01, "completion": 0.01, "request": 0, "image": 0}
+
+    with pytest.raises(ToolFailure) as caught:
+        await make_client().complete(image_request(provider={"max_price": max_price}))
+
+    assert fake.completions[0].body["provider"] == {"max_price": max_price}
+    assert caught.value.code == ErrorCode.UPSTREAM_UNAVAILABLE
+    assert caught.value.retryable
+    assert "provider.max_price" in caught.value.message
