@@ -143,6 +143,8 @@ def table(measured: Measurements, latency_s: float) -> str:
     ]
     lines += ["", *_http_lines(measured), *_cold_lines(measured.cold_start)]
     lines += ["", *(target.line() for target in targets(measured))]
+    spent = ", ".join(f"{name} {seconds:g} s" for name, seconds in measured.durations_s.items())
+    lines += ["", f"time spent: {spent}"]
     return "\n".join(lines)
 
 
@@ -242,6 +244,7 @@ def result_json(measured: Measurements, context: dict[str, Any]) -> dict[str, An
         "load_50_clients": series(measured.load),
         "peak_rss_mb_10_noise_png": measured.peak_rss_mb,
         "cold_start": {name: asdict(run) for name, run in measured.cold_start.items()},
+        "durations_s": measured.durations_s,
         "targets": [{**asdict(t), "passed": t.passed} for t in targets(measured)],
     }
 

@@ -12,7 +12,10 @@ import base64
 import io
 import itertools
 import statistics
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,10 +66,12 @@ class Plan:
     load_clients: int
     load_calls_each: int
     rss_concurrency: int
+    models: tuple[tuple[str, str], ...]  # (model, detail) the screenshot is also sent to
 
 
-FULL = Plan(30, 8, 60, 7, 5, 50, 8, 10)
-QUICK = Plan(6, 2, 15, 2, 2, 50, 2, 10)
+FULL = Plan(30, 8, 60, 7, 5, 50, 8, 10, SCREENSHOT_MODELS)
+# An OpenAI-class and a Claude-class size besides the default model's.
+QUICK = Plan(6, 2, 15, 2, 1, 50, 2, 10, SCREENSHOT_MODELS[1:3])
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +151,18 @@ class Measurements:
     load: Series | None = None
     peak_rss_mb: float | None = None
     cold_start: dict[str, ColdStart] = field(default_factory=dict)
+    durations_s: dict[str, float] = field(default_factory=dict)  # where the run's time went
+
+
+@dataclass(frozen=True, slots=True)
+class _Unjudged:
+    """An input's series and what was sent, before OCR and PSNR (done after all servers)."""
+
+    image: BenchImage
+    ours: Series
+    sent: bytes
+    reference_cpu_ms: float
+    reference: bytes
 
 
 def arguments(image: BenchImage, *, keep: bool = False, **extra: str) -> dict[str, Any]:
@@ -160,10 +177,40 @@ class Bench:
         self.measured = Measurements()
 
     async def run(self) -> Measurements:
-        await self.cold_starts()
-        await self.stdio_series()
-        await self.http_series()
+        with self.timed("cold starts"):
+            await self.cold_starts()
+        with self.timed("stdio series"):
+            unjudged, by_model = await self.stdio_series()
+        with self.timed("http series"):
+            await self.http_series()
+        with self.timed("OCR and PSNR"):
+            self.judge_all(unjudged, by_model)
         return self.measured
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        self.measured.durations_s[name] = round(time.monotonic() - started, 1)
+
+    def judge_all(self, unjudged: list[_Unjudged], by_model: list[tuple[str, str, bytes]]) -> None:
+        """Tesseract on two threads, once no server is running to be disturbed."""
+        screenshot = self.images[SCREENSHOT]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            rows = [
+                (
+                    row,
+                    pool.submit(judge, row.sent, row.image),
+                    pool.submit(judge, row.reference, row.image),
+                )
+                for row in unjudged
+            ]
+            models = [(m, d, pool.submit(judge, sent, screenshot)) for m, d, sent in by_model]
+            self.measured.images = [
+                ImageRow(row.image, row.ours, sent.result(), row.reference_cpu_ms, ref.result())
+                for row, sent, ref in rows
+            ]
+            self.measured.by_model = [(m, d, judged.result()) for m, d, judged in models]
 
     async def cold_starts(self) -> None:
         for name, module in (("ours", OURS), ("floor", FLOOR)):
@@ -176,15 +223,15 @@ class Bench:
                         cpu.append(times.user + times.system)
             self.measured.cold_start[name] = ColdStart(wall, cpu)
 
-    async def stdio_series(self) -> None:
+    async def stdio_series(self) -> tuple[list[_Unjudged], list[tuple[str, str, bytes]]]:
+        by_model = []
         with (self.out / "stdio-ours.log").open("ab") as log:
             async with stdio_session(OURS, self.env, self.out, log) as session:
                 await session.call(arguments(self.images[SMALL]))  # imports, pools warm up
-                for image in self.images.values():
-                    self.measured.images.append(await self.image_row(session, image))
-                for model, detail in SCREENSHOT_MODELS:
-                    judged = await self.kept(session, self.images[SCREENSHOT], model, detail)
-                    self.measured.by_model.append((model, detail, judged))
+                rows = [await self.image_row(session, image) for image in self.images.values()]
+                for model, detail in self.plan.models:
+                    sent = await self.kept(session, self.images[SCREENSHOT], model, detail)
+                    by_model.append((model, detail, sent))
         with (self.out / "stdio-floor.log").open("ab") as log:
             async with stdio_session(FLOOR, self.env, self.out, log) as floor:
                 small = self.images[SMALL]
@@ -192,27 +239,27 @@ class Bench:
                 self.measured.stdio_floor = await self.series(
                     floor.pid, [floor.call] * self.plan.floor_calls, lambda: arguments(small)
                 )
+        return rows, by_model
 
-    async def image_row(self, session: StdioSession, image: BenchImage) -> ImageRow:
+    async def image_row(self, session: StdioSession, image: BenchImage) -> _Unjudged:
         calls = self.plan.calls_large if image.large else self.plan.calls_small
         ours = await self.series(session.pid, [session.call] * calls, lambda: arguments(image))
         sent = await self.kept(session, image)
         raw = image.path.read_bytes()
         reference = measure_reference(raw, self.plan.reference_repeats)
-        return ImageRow(image, ours, sent, reference.cpu_ms, judge(reference.sent, image))
+        return _Unjudged(image, ours, sent, reference.cpu_ms, reference.sent)
 
     async def kept(
         self, session: StdioSession, image: BenchImage, model: str | None = None, detail: str = ""
-    ) -> Judged:
-        """One more call, whose image the upstream keeps: what the model received, judged."""
+    ) -> bytes:
+        """One more call, whose image the upstream keeps: the bytes the model received."""
         extra = {"model": model} if model else {}
         if detail:
             extra["detail"] = detail
         call = await session.call(arguments(image, keep=True, **extra))
         _check(call)
         [record] = [r for r in self.upstream.drain() if r["kept"]]
-        url = record["kept"][0]
-        return judge(base64.b64decode(url.partition(",")[2]), image)
+        return base64.b64decode(record["kept"][0].partition(",")[2])
 
     async def series(
         self,
