@@ -36,8 +36,8 @@ RESULTS = REPO_ROOT / "bench" / "results"
 
 async def measure(plan: Plan, latency_s: float, logs: Path) -> Measurements:
     images = generate_inputs(RESULTS / "inputs")
-    with running_upstream(latency_s, logs) as upstream:
-        return await Bench(plan, images, upstream, logs).run()
+    with running_upstream(0.0, logs) as upstream:
+        return await Bench(plan, images, upstream, latency_s, logs).run()
 
 
 def environment() -> dict[str, Any]:

@@ -25,7 +25,7 @@ import httpx
 from tests.fake_openrouter import FAKE_API_KEY
 
 from .clients import StdioSession
-from .upstream import RECORDS_PATH
+from .upstream import LATENCY_PATH, RECORDS_PATH
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60.0
@@ -42,10 +42,16 @@ class Upstream:
     base_url: str
     pid: int
 
+    @property
+    def root(self) -> str:
+        return self.base_url.removesuffix("/api/v1")
+
     def drain(self) -> list[dict[str, Any]]:
         """Every completion the upstream answered since the last drain."""
-        root = self.base_url.removesuffix("/api/v1")
-        return httpx.get(root + RECORDS_PATH, timeout=30).json()
+        return httpx.get(self.root + RECORDS_PATH, timeout=30).json()
+
+    def set_latency(self, latency_s: float) -> None:
+        httpx.put(self.root + LATENCY_PATH, json={"latency_s": latency_s}, timeout=30)
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,8 +126,8 @@ def targets(measured: Measurements) -> list[Target]:
 def table(measured: Measurements, latency_s: float) -> str:
     floor = measured.stdio_floor
     lines = [
-        f"Every call distinct (own question, cache off); upstream latency {latency_s * 1000:g} ms."
-        " CPU = user+sys of the server's process tree per call.",
+        "Every call distinct (own question, cache off). CPU = user+sys of the server's process"
+        f" tree per call. Upstream latency: none for stdio, {latency_s * 1000:g} ms for HTTP.",
         "Reference = bare FastMCP no-op call"
         f" ({_ms(floor.cpu_ms_per_call) if floor else '-'} ms over stdio)"
         " + decode, 800 px, JPEG q80 run in the bench.",

@@ -26,7 +26,7 @@ from bench.report import Target
 from bench.run import Series
 from bench.sampling import TreeWatch
 from bench.stats import percentile, spread
-from bench.upstream import KEEP_IMAGE, RECORDS_PATH, TimedFakeOpenRouter
+from bench.upstream import KEEP_IMAGE, LATENCY_PATH, RECORDS_PATH, TimedFakeOpenRouter
 
 
 def test_percentiles_are_measured_values_by_nearest_rank() -> None:
@@ -160,7 +160,7 @@ def test_legibility_counts_the_words_read_back_exactly(tmp_path: Path) -> None:
     assert smeared.read < 3
 
 
-def test_timed_upstream_keeps_an_image_only_when_asked_and_pairs_by_generation_id() -> None:
+def test_timed_upstream_keeps_images_when_asked_pairs_by_id_and_changes_latency() -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (32, 24), "red").save(buffer, "PNG")
     data_url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
@@ -179,11 +179,14 @@ def test_timed_upstream_keeps_an_image_only_when_asked_and_pairs_by_generation_i
     with TimedFakeOpenRouter(latency_s=0.05) as fake:
         headers = {"Authorization": f"Bearer {fake.api_key}"}
         url = f"{fake.base_url}/chat/completions"
+        root = fake.base_url.removesuffix("/api/v1")
         plain = httpx.post(url, json=body("what is it?"), headers=headers)
         kept = httpx.post(url, json=body(f"what is it? {KEEP_IMAGE}"), headers=headers)
-        records_url = fake.base_url.removesuffix("/api/v1") + RECORDS_PATH
-        records = httpx.get(records_url).json()
-        again = httpx.get(records_url).json()
+        records = httpx.get(root + RECORDS_PATH).json()
+        again = httpx.get(root + RECORDS_PATH).json()
+        httpx.put(root + LATENCY_PATH, json={"latency_s": 0.3})
+        httpx.post(url, json=body("and now?"), headers=headers)
+        [slower] = httpx.get(root + RECORDS_PATH).json()
 
     assert [r["generation_id"] for r in records] == [
         plain.headers["x-generation-id"],
@@ -194,3 +197,4 @@ def test_timed_upstream_keeps_an_image_only_when_asked_and_pairs_by_generation_i
     assert records[0]["images"][0] == sent
     assert (records[0]["kept"], records[1]["kept"]) == ([], [data_url])
     assert again == []
+    assert slower["spent_s"] >= 0.3

@@ -6,7 +6,8 @@ every chat completion since the last read: the generation id (the server returns
 `_meta`, so each record pairs with exactly one tool call, even under concurrency), the
 seconds the fake spent on the request (reading the body, decoding the image, the configured
 latency), and the image as received when the prompt asked for it with KEEP_IMAGE (request
-bodies are otherwise never kept: they hold whole images).
+bodies are otherwise never kept: they hold whole images). `PUT /bench/latency` with
+`{"latency_s": 0.2}` changes the latency added to every later answer.
 
     python -m bench.upstream --latency 0.2   # prints the base URL on its first line
 """
@@ -25,6 +26,7 @@ from starlette.routing import Route
 from tests.fake_openrouter import FakeOpenRouter, ReceivedImage
 
 RECORDS_PATH = "/bench/records"
+LATENCY_PATH = "/bench/latency"
 KEEP_IMAGE = "[bench: keep the image]"
 
 
@@ -39,7 +41,12 @@ class TimedFakeOpenRouter(FakeOpenRouter):
     def _app(self) -> Any:
         app = super()._app()
         app.router.routes.append(Route(RECORDS_PATH, self._drain, methods=["GET"]))
+        app.router.routes.append(Route(LATENCY_PATH, self._set_latency, methods=["PUT"]))
         return app
+
+    async def _set_latency(self, request: Request) -> JSONResponse:
+        self.latency_s = float((await request.json())["latency_s"])
+        return JSONResponse({"latency_s": self.latency_s})
 
     def _record(self, request: Request, body: Any, images: list[ReceivedImage]) -> None:
         request.state.bench_images = [_summary(image) for image in images]
