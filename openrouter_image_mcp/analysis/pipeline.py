@@ -312,11 +312,16 @@ def answer_spec(task: AnalysisTask, model: str, max_tokens: int) -> AnswerSpec:
     )
 
 
+UNTRUSTED = {"content_is_untrusted": True}
+"""In every result's `_meta`: the text is model output about an image (or quotes remote text),
+and may carry words written by whoever made the image; data for the agent, never instructions."""
+
+
 def success_result(reply: Reply, meta: dict[str, Any]) -> ToolResult:
     return ToolResult(
         content=[TextContent(type="text", text=reply.text)],
         structured_content=reply.structured,
-        meta=meta,
+        meta={**meta, **UNTRUSTED},
     )
 
 
@@ -324,7 +329,7 @@ def error_result(failure: ToolFailure) -> ToolResult:
     return ToolResult(
         content=[TextContent(type="text", text=f"{failure.code}: {failure.message}")],
         structured_content=failure.to_payload(),
-        meta={"error_code": str(failure.code)},
+        meta={"error_code": str(failure.code), **UNTRUSTED},
         is_error=True,
     )
 
