@@ -33,6 +33,10 @@ READ_ONLY = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
 )
 
+# Far above any real question or model id; the prompt and the request stay small.
+QUESTION_MAX_CHARS = 10_000
+MODEL_MAX_CHARS = 256
+
 ImagePath = Annotated[
     str,
     Field(
@@ -50,7 +54,8 @@ Model = Annotated[
         description=(
             "OpenRouter model id with vision support, e.g. 'google/gemini-2.5-flash'. "
             "Omit to use the server's default."
-        )
+        ),
+        max_length=MODEL_MAX_CHARS,
     ),
 ]
 MaxTokens = Annotated[
@@ -81,7 +86,8 @@ ReviewQuestion = Annotated[
         description=(
             "A specific question to answer alongside the review; the answer is in the "
             "result's `answer` field. Omit for the review alone."
-        )
+        ),
+        max_length=QUESTION_MAX_CHARS,
     ),
 ]
 WebpageFocusArea = Annotated[
@@ -162,7 +168,10 @@ async def analyze_image(
     ctx: Context,
     question: Annotated[
         str | None,
-        Field(description="What to find out about the image. Omit for a detailed description."),
+        Field(
+            description="What to find out about the image. Omit for a detailed description.",
+            max_length=QUESTION_MAX_CHARS,
+        ),
     ] = None,
     model: Model = None,
     max_tokens: MaxTokens = None,
