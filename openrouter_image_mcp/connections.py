@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -59,6 +58,15 @@ TOO_MANY_CONNECTIONS = _response(
     "503 Service Unavailable", "Too many connections; retry shortly.\n", "Retry-After: 1"
 )
 HEADERS_TOO_SLOW = _response("408 Request Timeout", "Request headers were not sent in time.\n")
+
+# What the (throttled) log says when a deadline closes a connection.
+HEADERS_LATE = (
+    "closed a connection that did not send its request headers in time (IMAGE_MCP_HEADER_TIMEOUT_S)"
+)
+BODY_LATE = (
+    "closed a connection still sending a request body after it was answered "
+    "(IMAGE_MCP_HEADER_TIMEOUT_S)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +189,7 @@ class GuardedH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._counted = True
-        self._arm_deadline(self._headers_too_slow)
+        self._arm_deadline(HEADERS_LATE, HEADERS_TOO_SLOW)
         if not self.guard.admit(self, self.loop.time()):
             self.drop(TOO_MANY_CONNECTIONS)
 
@@ -194,7 +202,7 @@ class GuardedH11Protocol(H11Protocol):
             self.guard.sending(self)
             self._awaiting_headers = True
             if self._deadline is None:
-                self._arm_deadline(self._headers_too_slow)  # after an idle spell
+                self._arm_deadline(HEADERS_LATE, HEADERS_TOO_SLOW)  # after an idle spell
         super().data_received(data)
         if self._awaiting_headers and self.conn.their_state is not h11.IDLE:
             self._awaiting_headers = False  # the headers are in (or the connection failed)
@@ -216,7 +224,7 @@ class GuardedH11Protocol(H11Protocol):
             # uvicorn would discard it for as long as it comes. It gets the header deadline.
             self._draining = True
             self.guard.stall(self)
-            self._arm_deadline(self._unread_body_too_slow)
+            self._arm_deadline(BODY_LATE, None)
 
     def drop(self, answer: bytes | None = None) -> None:
         """Close this connection now, uncounted at once so the cap has room immediately."""
@@ -226,8 +234,11 @@ class GuardedH11Protocol(H11Protocol):
                 self.transport.write(answer)
             self.transport.close()
 
-    def _arm_deadline(self, expired: Callable[[], None]) -> None:
-        self._deadline = self.loop.call_later(self.guard.budget.header_timeout_s, expired)
+    def _arm_deadline(self, reason: str, answer: bytes | None) -> None:
+        """Close the connection after the header deadline, unless `_stop_waiting` comes first."""
+        self._deadline = self.loop.call_later(
+            self.guard.budget.header_timeout_s, self._expired, reason, answer
+        )
 
     def _stop_waiting(self) -> None:
         self.guard.forget(self)
@@ -241,23 +252,10 @@ class GuardedH11Protocol(H11Protocol):
             self._counted = False
             self.guard.open -= 1
 
-    def _headers_too_slow(self) -> None:
+    def _expired(self, reason: str, answer: bytes | None) -> None:
         self._deadline = None
-        logger.warning(
-            "closed a connection that did not send its request headers within %g s "
-            "(IMAGE_MCP_HEADER_TIMEOUT_S)",
-            self.guard.budget.header_timeout_s,
-        )
-        self.drop(HEADERS_TOO_SLOW)
-
-    def _unread_body_too_slow(self) -> None:
-        self._deadline = None
-        logger.warning(
-            "closed a connection still sending a request body %g s after it was answered "
-            "(IMAGE_MCP_HEADER_TIMEOUT_S)",
-            self.guard.budget.header_timeout_s,
-        )
-        self.drop()
+        logger.warning(reason)  # a constant: its own kind for the log throttle
+        self.drop(answer)
 
 
 def guarded_protocol(budget: ConnectionBudget) -> type[GuardedH11Protocol]:
