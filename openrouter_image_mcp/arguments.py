@@ -64,7 +64,7 @@ class ArgumentGuard(Middleware):
 def unknown_arguments(arguments: dict[str, Any], tool: Tool) -> ToolFailure | None:
     """INVALID_INPUT naming the first few arguments the tool does not take, if any.
 
-    Costs the same however many unknown arguments there are (short of a few near the end).
+    Counts them without looking at each: its cost does not grow with their number.
     """
     parameters = tool.parameters.get("properties", {})
     unknown = len(arguments) - sum(1 for name in parameters if name in arguments)
@@ -165,9 +165,8 @@ def shown(value: object) -> str:
 
 def printable(text: str) -> str:
     """`text` cut short, with anything unprintable (newlines, escapes) replaced."""
-    cut = text[:MAX_QUOTED_CHARS]
-    shown = "".join(char if char.isprintable() else "?" for char in cut)
-    return shown + ("..." if len(text) > MAX_QUOTED_CHARS else "")
+    visible = "".join(char if char.isprintable() else "?" for char in text[:MAX_QUOTED_CHARS])
+    return visible + ("..." if len(text) > MAX_QUOTED_CHARS else "")
 
 
 def log_refusal(tool: str, failure: ToolFailure, started: float) -> None:
