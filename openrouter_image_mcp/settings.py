@@ -118,6 +118,17 @@ class Settings(BaseSettings):
     allowed_origins: CommaList = Field(default_factory=list)
     max_request_bytes: int | None = Field(default=None, ge=1024)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
+    max_connections: int = Field(
+        default=1000,
+        ge=16,
+        description="Open HTTP connections at once; lowered to fit the file-descriptor limit.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="Seconds a connection has to send its request headers."
+    )
+    keep_alive_s: float = Field(
+        default=5.0, gt=0, description="Seconds an idle connection stays open between requests."
+    )
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -307,12 +307,14 @@ class Analyzer:
                 ErrorCode.INVALID_INPUT,
                 f"question is {len(task.question)} characters long, over this server's limit of "
                 f"{limit} (IMAGE_MCP_MAX_QUESTION_CHARS); ask a shorter question.",
+                details={"arguments": ["question"]},
             )
         if task.model is not None and len(task.model) > MAX_MODEL_ID_CHARS:
             raise ToolFailure(
                 ErrorCode.INVALID_INPUT,
                 f"model is {len(task.model)} characters long; OpenRouter model ids are short, "
                 "e.g. 'google/gemini-2.5-flash'.",
+                details={"arguments": ["model"]},
             )
         max_bytes = self._settings.max_image_bytes
         if len(task.image_path) > max_bytes * IMAGE_PATH_CHARS_PER_BYTE:
@@ -321,6 +323,7 @@ class Analyzer:
                 f"image_path is {len(task.image_path)} characters long, more than any image of "
                 f"at most {max_bytes} bytes (IMAGE_MCP_MAX_IMAGE_BYTES) can take; send a "
                 "smaller image.",
+                details={"arguments": ["image_path"]},
             )
 
     def _resolve_model(self, requested: str | None) -> str:
@@ -358,11 +361,16 @@ def answer_spec(task: AnalysisTask, model: str, max_tokens: int) -> AnswerSpec:
     )
 
 
+UNTRUSTED = {"content_is_untrusted": True}
+"""In every result's `_meta`: the text is model output about an image (or quotes remote text),
+and may carry words written by whoever made the image; data for the agent, never instructions."""
+
+
 def success_result(reply: Reply, meta: dict[str, Any]) -> ToolResult:
     return ToolResult(
         content=[TextContent(type="text", text=reply.text)],
         structured_content=reply.structured,
-        meta=meta,
+        meta={**meta, **UNTRUSTED},
     )
 
 
@@ -370,7 +378,7 @@ def error_result(failure: ToolFailure) -> ToolResult:
     return ToolResult(
         content=[TextContent(type="text", text=f"{failure.code}: {failure.message}")],
         structured_content=failure.to_payload(),
-        meta={"error_code": str(failure.code)},
+        meta={"error_code": str(failure.code), **UNTRUSTED},
         is_error=True,
     )
 
