@@ -72,6 +72,8 @@ def test_stdio_reads_the_working_directory_but_never_the_filesystem_root(
         ({"IMAGE_MCP_AUTH_TOKENS": "alice:short"}, "shorter than 8"),
         ({"OPENROUTER_BASE_URL": "ftp://example.com"}, "OPENROUTER_BASE_URL"),
         ({"IMAGE_MCP_TRANSPORT": "websocket"}, "IMAGE_MCP_TRANSPORT"),
+        ({"IMAGE_MCP_PREPARE_TIMEOUT_S": "0"}, "IMAGE_MCP_PREPARE_TIMEOUT_S"),
+        ({"IMAGE_MCP_PREPARE_MEMORY_MB": "64"}, "IMAGE_MCP_PREPARE_MEMORY_MB"),
     ],
 )
 def test_bad_configuration_stops_the_command_with_a_clear_line(
