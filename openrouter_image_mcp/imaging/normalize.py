@@ -86,6 +86,7 @@ def prepare(
         if _can_pass_through(image, received, orientation, fits, settings, structure):
             check_integrity(raw, container)
             return Preparation(received, received, payload=None)
+        del raw  # a caller that handed over its only reference gets the memory back sooner
         with _decoded(image, target, orientation) as picture:
             encoded = encode_image(picture, settings)
             sent = ImageFacts(encoded.format, picture.width, picture.height, len(encoded.data))
@@ -142,9 +143,12 @@ def _load_near_target(image: ImageFile.ImageFile, target: SizeTarget, orientatio
     and often leaves nothing to resize."""
     width, height = _upright(target.fitted_size(*_upright(image.size, orientation)), orientation)
     smallest = (max(1, int(width * _SLACK)), max(1, int(height * _SLACK)))
+    source = image.fp
     with decoding(container_format(image)):
         image.draft(None, smallest)
         image.load()
+    if source is not None:
+        source.close()  # only the first frame is used: its encoded bytes can go before resizing
 
 
 def _shrunk(picture: Image.Image, size: tuple[int, int]) -> Image.Image:

@@ -56,10 +56,11 @@ def main() -> None:
 
 
 def _answer(job: tuple[dict[str, Any], list[bytes]], limits: PreparationLimits) -> Reply:
-    header, (raw,) = job
+    header, payloads = job
     try:
         target, lane_check = SizeTarget(**header["target"]), _lane_check(header["express_pixels"])
-        preparation = prepare(raw, target, limits, lane_check)
+        # Handing over the only reference lets the bytes go as soon as they are decoded.
+        preparation = prepare(payloads.pop(), target, limits, lane_check)
     except _Reroute:
         return {"outcome": "reroute"}, []
     except ToolFailure as failure:
