@@ -16,7 +16,7 @@ LENGTH = struct.Struct(">I")
 MAX_HEADER_BYTES = 64 * 1024
 
 
-class WireError(Exception):
+class WireError(RuntimeError):
     """A message that breaks the format: the other side is broken or gone."""
 
 

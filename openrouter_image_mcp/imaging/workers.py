@@ -56,13 +56,11 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 _FACTS = TypeAdapter(ImageFacts)
 _KEEPS_WORKING = frozenset({"prepared", "reroute", "failed"})
-_BROKEN = (
-    anyio.EndOfStream,
-    anyio.BrokenResourceError,
-    anyio.ClosedResourceError,
-    wire.WireError,
-    OSError,
+_REFUSAL_CODES = frozenset(
+    {ErrorCode.UNSUPPORTED_FORMAT, ErrorCode.INVALID_INPUT, ErrorCode.RESOURCE_TOO_LARGE}
 )
+# The pipes to a worker that has died.
+_BROKEN = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
 class ImageWorkers:
@@ -137,7 +135,9 @@ class ImageWorkers:
             )
         if isinstance(error, _BROKEN):
             return _death(await worker.reap())
-        await worker.kill()  # cancelled (the caller left), or a bug: the job's state is unknown
+        # Cancelled (the caller left), or the worker broke the protocol: the job's state is
+        # unknown, so the process goes.
+        await worker.kill()
         return None
 
     def _outcome(self, reply: dict[str, Any], payloads: list[bytes]) -> Preparation | None:
@@ -147,7 +147,7 @@ class ImageWorkers:
             case "reroute":
                 return None
             case "failed":
-                raise ToolFailure(ErrorCode(reply["code"]), str(reply["message"]))
+                raise _refusal(reply)
             case "out_of_memory":
                 raise ToolFailure(
                     ErrorCode.RESOURCE_TOO_LARGE,
@@ -210,7 +210,7 @@ class _Worker:
                 await worker._receive()
         except BaseException as error:
             await worker.kill()
-            if isinstance(error, (TimeoutError, *_BROKEN)):
+            if isinstance(error, (TimeoutError, wire.WireError, *_BROKEN)):
                 raise RuntimeError("the image worker process did not start") from error
             raise
         return worker
@@ -297,8 +297,17 @@ def _preparation(reply: dict[str, Any], payloads: list[bytes]) -> Preparation:
     return Preparation(received, sent, None if passthrough else payloads[0])
 
 
+def _refusal(reply: dict[str, Any]) -> ToolFailure:
+    """The refusal a worker reports, if it is one preparation can make."""
+    code, message = reply.get("code"), reply.get("message")
+    if code not in _REFUSAL_CODES or not isinstance(message, str) or len(message) > 1000:
+        raise RuntimeError("the image worker answered with a malformed refusal")
+    return ToolFailure(ErrorCode(code), message)
+
+
 def _death(status: int | None) -> ToolFailure:
     """What a call learns when its worker died under it."""
+    logger.warning("an image worker died during a job (exit status %s)", status)
     if status == -signal.SIGKILL:
         return ToolFailure(
             ErrorCode.RESOURCE_TOO_LARGE,

@@ -4,8 +4,10 @@ small images have their own lane, and the pool serves the next call after every 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +16,7 @@ import pytest
 
 from openrouter_image_mcp.errors import ErrorCode, ToolFailure
 from openrouter_image_mcp.imaging import PreparedImage, SizeTarget, prepare_image
+from openrouter_image_mcp.imaging import workers as workers_module
 from openrouter_image_mcp.imaging.workers import EXPRESS_MAX_BYTES, ImageWorkers
 from openrouter_image_mcp.settings import Settings
 from tests.helpers import ImageWorkerWatch, noise_png, png_bytes
@@ -189,3 +192,62 @@ async def test_workers_hold_no_secrets_and_stop_with_the_pool(
     for environment in environments:
         assert not [name for name in environment if name.startswith(("OPENROUTER", "IMAGE_MCP"))]
     assert not any(process.is_running() for process in started)
+
+
+# A worker parses hostile images, so the server must not believe whatever it says. This one
+# speaks the protocol and answers every job with the reply given on its command line.
+LYING_WORKER = """
+import json, struct, sys
+stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+def read():
+    prefix = stdin.read(4)
+    if not prefix:
+        sys.exit(0)
+    header = json.loads(stdin.read(struct.unpack(">I", prefix)[0]))
+    for size in header["sizes"]:
+        stdin.read(size)
+def send(header):
+    payload = header.pop("_payload", "").encode()
+    header.setdefault("sizes", [len(payload)] if payload else [])
+    encoded = json.dumps(header).encode()
+    stdout.write(struct.pack(">I", len(encoded)) + encoded + payload)
+    stdout.flush()
+read()
+send({"ready": True})
+while True:
+    read()
+    send(json.loads(sys.argv[1]))
+"""
+FACTS = {"format": "PNG", "width": 32, "height": 32, "bytes": 100, "frames": 1}
+
+
+@pytest.mark.parametrize(
+    "lie",
+    [
+        pytest.param({"outcome": "failed", "code": "UPSTREAM_AUTH", "message": "x"}, id="code"),
+        pytest.param({"outcome": "failed", "code": "INVALID_INPUT", "message": "x" * 5000}),
+        pytest.param(
+            {"outcome": "prepared", "received": FACTS, "sent": {**FACTS, "format": "EXE"}},
+            id="format",
+        ),
+        pytest.param({"outcome": "prepared", "received": FACTS, "sent": {"bytes": "many"}}),
+        pytest.param(
+            {"outcome": "prepared", "received": FACTS, "sent": FACTS, "_payload": "7 bytes"},
+            id="payload",
+        ),
+        pytest.param({"outcome": "surrender"}, id="outcome"),
+        pytest.param({"sizes": [2**31]}, id="a 2 GB reply"),
+    ],
+)
+async def test_a_worker_breaking_the_protocol_is_not_believed_and_not_reused(
+    lie: dict[str, object], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lying = (sys.executable, "-c", LYING_WORKER, json.dumps(lie))
+    monkeypatch.setattr(workers_module, "WORKER_COMMAND", lying)
+    watch = ImageWorkerWatch()
+    async with pool(settings) as workers:
+        for _ in range(2):
+            with pytest.raises(RuntimeError):  # INTERNAL, never a forged refusal or image
+                await prepared(workers, SMALL)
+        started = watch.started()
+    assert len(started) <= 1  # each liar was stopped; at most the last is still exiting
