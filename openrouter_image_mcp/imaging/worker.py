@@ -11,6 +11,7 @@ It imports only the imaging code and Pillow: no settings machinery, no secrets.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -105,7 +106,8 @@ def _cap_memory(limit: int) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_DATA)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    with contextlib.suppress(ValueError, OSError):  # a platform that refuses: the deadline holds
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
 
 
 def _read(reader: BinaryIO) -> tuple[dict[str, Any], list[bytes]] | None:

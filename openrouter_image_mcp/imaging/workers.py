@@ -308,7 +308,7 @@ def _refusal(reply: dict[str, Any]) -> ToolFailure:
 def _death(status: int | None) -> ToolFailure:
     """What a call learns when its worker died under it."""
     logger.warning("an image worker died during a job (exit status %s)", status)
-    if status == -signal.SIGKILL:
+    if status == -getattr(signal, "SIGKILL", 9):
         return ToolFailure(
             ErrorCode.RESOURCE_TOO_LARGE,
             "the process preparing this image was killed (most likely for using too much "
