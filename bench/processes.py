@@ -78,7 +78,8 @@ def http_server(env: dict[str, str], port: int) -> Iterator[tuple[str, int]]:
 
 
 class PeakRss:
-    """Samples a process's resident memory every 10 ms in a thread; `peak_mb` since `reset`."""
+    """Samples the resident memory of a process and its children (the image workers), summed,
+    every 10 ms in a thread; `peak_mb` since `reset`."""
 
     def __init__(self, pid: int) -> None:
         self._process = psutil.Process(pid)
@@ -104,6 +105,14 @@ class PeakRss:
     def _sample(self) -> None:
         while not self._stop.wait(0.01):
             try:
-                self._peak = max(self._peak, self._process.memory_info().rss)
+                tree = [self._process, *self._process.children(recursive=True)]
             except psutil.Error:
                 return
+            self._peak = max(self._peak, sum(_rss(process) for process in tree))
+
+
+def _rss(process: psutil.Process) -> int:
+    try:
+        return process.memory_info().rss
+    except psutil.Error:  # exited between listing and reading
+        return 0

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from PIL import Image
 
 from ..errors import ErrorCode, ToolFailure
-from ..settings import Settings
 from .classify import Content, classify
+from .limits import PreparationSettings
 from .modes import flattened_on_white
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class Encoded:
     data: bytes
 
 
-def encode_image(image: Image.Image, settings: Settings) -> Encoded:
+def encode_image(image: Image.Image, settings: PreparationSettings) -> Encoded:
     """`image` (L, LA, RGB or RGBA) as WEBP or JPEG bytes of at most max_image_bytes."""
     lossless_options = _LOSSLESS_WEBP_OPTIONS.get(classify(image))
     if lossless_options is not None:
@@ -49,7 +49,7 @@ def encode_image(image: Image.Image, settings: Settings) -> Encoded:
     return _jpeg_within_limit(image, settings)
 
 
-def _jpeg_within_limit(image: Image.Image, settings: Settings) -> Encoded:
+def _jpeg_within_limit(image: Image.Image, settings: PreparationSettings) -> Encoded:
     opaque = flattened_on_white(image)
     try:
         for quality in _qualities(settings.jpeg_quality):
