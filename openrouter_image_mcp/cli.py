@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -12,8 +13,12 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from .allocator import return_large_buffers_to_the_system
+from .listen import ListenFailure
 from .logs import configure_logging
 from .settings import Settings, load_settings
+
+EXIT_INVALID_SETTINGS = 2
+EXIT_CANNOT_LISTEN = 3
 
 # FastMCP's update check would reach for the network at start-up; this machine has none.
 os.environ.setdefault("FASTMCP_CHECK_FOR_UPDATES", "off")
@@ -57,13 +62,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = read_settings(args)
     except ValidationError as error:
         print(describe_invalid_settings(error), file=sys.stderr)
-        return 2
+        return EXIT_INVALID_SETTINGS
     configure_logging(settings)
     return_large_buffers_to_the_system()
     from .serve import serve  # imported late: FastMCP takes a second to import
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+    except ListenFailure as failure:
+        logging.getLogger(__name__).error("%s", failure)
+        return EXIT_CANNOT_LISTEN
     return 0
 
 

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from fastmcp import FastMCP
+from fastmcp import Context, FastMCP
 from fastmcp.server.http import StarletteWithLifespan, StreamableHTTPASGIApp
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import RequestBodyLimitMiddleware
@@ -26,7 +26,9 @@ from starlette.routing import Mount, Route
 from . import __version__
 from .auth import explain_auth_failures
 from .cost import add_usage_route
+from .json_guard import JsonShapeGuard
 from .settings import Settings
+from .tools import runtime_of
 
 MCP_PATH = "/mcp"
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -116,6 +118,24 @@ def set_body_limit(mcp_app: Starlette, max_bytes: int) -> None:
     manager.max_request_body_size = max_bytes
 
 
+async def refuse_sprawling_json(mcp_app: Starlette, mcp: FastMCP) -> None:
+    """Put the JSON shape check (json_guard.py) right behind the SDK's body-size check.
+
+    Runs after start-up, like `set_body_limit`, because the runtime it counts refusals with
+    (the rate limiter) opens with the server.
+    """
+    body_limit = _session_manager(mcp_app).asgi_app
+    assert isinstance(body_limit, RequestBodyLimitMiddleware)  # checked by set_body_limit
+    runtime = runtime_of(Context(fastmcp=mcp))
+    tools = frozenset(tool.name for tool in await mcp.list_tools())
+    body_limit.app = JsonShapeGuard(
+        body_limit.app,
+        runtime.cost.admit,
+        tools,
+        max_question_chars=runtime.settings.max_question_chars,
+    )
+
+
 def _session_manager(mcp_app: Starlette) -> StreamableHTTPSessionManager:
     for route in mcp_app.routes:
         if isinstance(route, Route) and route.path == MCP_PATH:
@@ -143,6 +163,7 @@ def build_http_app(mcp: FastMCP, settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with mcp_app.lifespan(app):
             set_body_limit(mcp_app, settings.effective_max_request_bytes)
+            await refuse_sprawling_json(mcp_app, mcp)
             yield
 
     return Starlette(

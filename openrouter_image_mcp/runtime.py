@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import anyio
 
 from .cost import CostControls, open_cost_controls
+from .imaging.workers import ImageWorkers
 from .openrouter import OpenRouterClient
 from .openrouter.catalog import ModelCatalog, running_catalog
 from .settings import Settings
@@ -20,11 +21,11 @@ class Runtime:
     settings: Settings
     loader: ImageLoader
     openrouter: OpenRouterClient
-    # Bounds CPU-bound image work in worker threads, so a burst of large images queues
-    # instead of exhausting memory or starving the event loop's own thread.
-    image_workers: anyio.CapacityLimiter
-    # Bounds how many loaded originals are held at once (see LoadedImage): one per image
-    # worker, so a burst of 20 MB images queues before loading instead of piling up.
+    # Image preparation in worker processes, each job under a deadline: a burst of large
+    # images queues, and a hostile one cannot hold the server's CPU or memory.
+    image_workers: ImageWorkers
+    # Bounds how many large loaded originals are held at once (see LoadedImage): one per
+    # image worker, so a burst of 20 MB images queues before loading instead of piling up.
     loaded_images: anyio.Semaphore
     # Model checks and prices, rate limits, budgets, the answer cache, the upstream cap.
     cost: CostControls
@@ -34,6 +35,7 @@ class Runtime:
 async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     loader = ImageLoader(settings)
     openrouter = OpenRouterClient(settings)
+    image_workers = ImageWorkers(settings)
     try:
         async with (
             running_catalog(ModelCatalog(openrouter.models)) as catalog,
@@ -43,11 +45,12 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 settings=settings,
                 loader=loader,
                 openrouter=openrouter,
-                image_workers=anyio.CapacityLimiter(settings.image_workers),
+                image_workers=image_workers,
                 loaded_images=anyio.Semaphore(settings.image_workers),
                 cost=cost,
             )
     finally:
         with anyio.CancelScope(shield=True):
+            await image_workers.aclose()
             await openrouter.aclose()
             await loader.aclose()

@@ -9,6 +9,7 @@ from fastmcp import FastMCP
 from fastmcp.server.lifespan import lifespan
 
 from . import __version__
+from .arguments import ArgumentGuard
 from .auth import build_verifier
 from .runtime import open_runtime
 from .settings import Settings
@@ -35,6 +36,7 @@ def build_server(settings: Settings) -> FastMCP:
         lifespan=runtime_lifespan,
         mask_error_details=True,
         auth=build_verifier(settings),
+        middleware=[ArgumentGuard()],
     )
     register_tools(mcp)
     return mcp

@@ -118,6 +118,17 @@ class Settings(BaseSettings):
     allowed_origins: CommaList = Field(default_factory=list)
     max_request_bytes: int | None = Field(default=None, ge=1024)
     shutdown_grace_s: float = Field(default=30.0, ge=0)
+    max_connections: int = Field(
+        default=1000,
+        ge=16,
+        description="Open HTTP connections at once; lowered to fit the file-descriptor limit.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="Seconds a connection has to send its request headers."
+    )
+    keep_alive_s: float = Field(
+        default=5.0, gt=0, description="Seconds an idle connection stays open between requests."
+    )
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -147,6 +158,8 @@ class Settings(BaseSettings):
     pixel_budget: int | None = Field(default=None, ge=256)
     jpeg_quality: int = Field(default=85, ge=30, le=100)
     image_workers: int = Field(default=2, ge=1, le=64)
+    prepare_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    prepare_memory_mb: int | None = Field(default=None, ge=128)
 
     # --- Cost control -----------------------------------------------------------------------
     rate_limit: str = "60/minute"
@@ -355,6 +368,15 @@ class Settings(BaseSettings):
         if self.max_request_bytes is not None:
             return self.max_request_bytes
         return self.max_image_bytes * 4 // 3 + MIB
+
+    @property
+    def prepare_memory_bytes(self) -> int:
+        """Most memory one image worker process may allocate. Default: room for a full decode
+        and a conversion of the largest image allowed (12 bytes per pixel), two copies of
+        its bytes, and the interpreter (about 870 MiB with the defaults)."""
+        if self.prepare_memory_mb is not None:
+            return self.prepare_memory_mb * MIB
+        return 12 * self.max_pixels + 2 * self.max_image_bytes + 256 * MIB
 
     @property
     def binds_loopback(self) -> bool:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import random
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any
 
+import psutil
 from fastmcp import Client
 from fastmcp.client.client import CallToolResult
 from PIL import Image
 
+from openrouter_image_mcp.imaging.workers import WORKER_COMMAND
 from openrouter_image_mcp.server import build_server
 from openrouter_image_mcp.settings import Settings
+
+IMAGE_WORKER_MODULE = WORKER_COMMAND[-1]
 
 
 def png_bytes(width: int = 64, height: int = 48, color: str = "teal") -> bytes:
@@ -44,3 +49,45 @@ def error_code(result: CallToolResult) -> str | None:
     if not result.is_error:
         return None
     return (result.structured_content or {}).get("error", {}).get("code")
+
+
+def noise_png(width: int, height: int, seed: int = 0) -> bytes:
+    """A PNG of random pixels: it compresses to about 3 bytes a pixel, whatever its size."""
+    pixels = random.Random(seed).randbytes(width * height * 3)  # noqa: S311 - test data
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (width, height), pixels).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+class ImageWorkerWatch:
+    """The image worker processes started in this test process since the watch began (the
+    test's servers run in-process, so their workers are its children)."""
+
+    def __init__(self) -> None:
+        self._before = {process.pid for process in self._all()}
+
+    def started(self) -> list[psutil.Process]:
+        return [process for process in self._all() if process.pid not in self._before]
+
+    @contextmanager
+    def parked(self) -> Iterator[list[psutil.Process]]:
+        """Stop every worker started so far (SIGSTOP) until the block ends: a real process
+        holding its job, neither finishing nor failing."""
+        stopped = self.started()
+        for process in stopped:
+            process.suspend()
+        try:
+            yield stopped
+        finally:
+            for process in stopped:
+                with suppress(psutil.NoSuchProcess):
+                    process.resume()
+
+    @staticmethod
+    def _all() -> list[psutil.Process]:
+        found = []
+        for child in psutil.Process().children(recursive=True):
+            with suppress(psutil.Error):
+                if IMAGE_WORKER_MODULE in child.cmdline():
+                    found.append(child)
+        return found

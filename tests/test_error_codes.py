@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from openrouter_image_mcp.analysis import pipeline
+from openrouter_image_mcp.imaging.workers import ImageWorkers
 from tests import fake_openrouter as upstream
 from tests.fake_openrouter import FakeOpenRouter
 from tests.helpers import call, data_url, error_code, in_memory_client, png_bytes, text_of
@@ -112,10 +112,10 @@ async def test_retryable_upstream_errors_say_when_to_retry(fake: FakeOpenRouter)
 async def test_unexpected_exceptions_become_internal_without_details(
     fake: FakeOpenRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def explode(*args: object) -> None:
+    async def explode(*args: object) -> None:
         raise RuntimeError("/srv/app/secret_module.py exploded with sk-or-v1-leak")
 
-    monkeypatch.setattr(pipeline, "prepare_image", explode)
+    monkeypatch.setattr(ImageWorkers, "prepare", explode)
     async with in_memory_client(fake.settings(transport="stdio")) as client:
         result = await call(client, image_path=data_url(png_bytes()))
     assert error_code(result) == "INTERNAL"

@@ -85,6 +85,8 @@ def test_stdio_reads_the_working_directory_but_never_the_filesystem_root(
         ),
         ({"IMAGE_MCP_MAX_COST_PER_CALL_USD": "0"}, "IMAGE_MCP_MAX_COST_PER_CALL_USD"),
         ({"IMAGE_MCP_MAX_QUESTION_CHARS": "0"}, "IMAGE_MCP_MAX_QUESTION_CHARS"),
+        ({"IMAGE_MCP_PREPARE_TIMEOUT_S": "0"}, "IMAGE_MCP_PREPARE_TIMEOUT_S"),
+        ({"IMAGE_MCP_PREPARE_MEMORY_MB": "64"}, "IMAGE_MCP_PREPARE_MEMORY_MB"),
     ],
 )
 def test_bad_configuration_stops_the_command_with_a_clear_line(

@@ -2,7 +2,7 @@
 
 check the arguments' sizes → check and price the model (catalog) → admit the call (rate
 limit, budget) → load the bytes → answer from the cache, or prepare the image (in a worker
-thread) → ask OpenRouter, each request paid for by the call's meter, one request shared by
+process) → ask OpenRouter, each request paid for by the call's meter, one request shared by
 identical calls under way → (validate the structured answer) → a tool result with `_meta`.
 A tool differs from the others only in the prompt and the output model it passes in
 `AnalysisTask`.
@@ -24,7 +24,8 @@ from pydantic import BaseModel
 
 from ..cost import AnswerSpec, CallMeter, Reply, Served, answer_key
 from ..errors import ErrorCode, ToolFailure
-from ..imaging import Detail, PreparedImage, prepare_image, target_for_model
+from ..imaging import Detail, PreparedImage, target_for_model
+from ..imaging.workers import EXPRESS_MAX_BYTES
 from ..logs import CALL_LOGGER
 from ..openrouter import ChatRequest, Completion, image_message
 from ..runtime import Runtime
@@ -38,6 +39,8 @@ MAX_MODEL_ID_CHARS = 200
 # Inline images are at most 4/3 of the byte limit as base64; percent-encoding and line breaks
 # can stretch that, but never past 4x. Longer than this is refused before any work.
 IMAGE_PATH_CHARS_PER_BYTE = 4
+# Inline images (base64) this short decode to at most EXPRESS_MAX_BYTES.
+SMALL_INLINE_CHARS = EXPRESS_MAX_BYTES * 4 // 3
 
 Progress = Callable[[str], Awaitable[None]]
 """Reports that a stage finished; the message names the stage."""
@@ -211,16 +214,21 @@ class Analyzer:
         return served
 
     async def _load(self, image_path: str) -> LoadedImage:
-        """The image's bytes, holding one of the slots for loaded originals.
+        """The image's bytes, holding one of the slots for loaded originals if they are large.
 
-        Files and inline images take the slot before reading, so a burst of large images
+        Files and large inline images take the slot before reading, so a burst of large images
         waits before loading instead of piling up in memory. URLs take it after the download:
         a slow or dripping server must not hold a slot other calls need (the fetch has its
-        own deadline and byte cap).
+        own deadline and byte cap). Small images (those the express image worker takes) need
+        no slot, so they never wait behind large ones; an inline image's text shows its size.
         """
         loader, slots = self._runtime.loader, self._runtime.loaded_images
-        if loader.is_remote(image_path):
+        if loader.is_remote(image_path) or (
+            loader.is_inline(image_path) and len(image_path) <= SMALL_INLINE_CHARS
+        ):
             data = (await loader.load(image_path)).data
+            if len(data) <= EXPRESS_MAX_BYTES:
+                return LoadedImage(slot=None, data=data)
             return await LoadedImage.hold(slots, data)
         loaded = await LoadedImage.hold(slots)
         try:
@@ -295,9 +303,7 @@ class Analyzer:
 
     async def _prepare(self, raw: bytes, model: str, detail: Detail) -> PreparedImage:
         target = target_for_model(model, detail, self._settings)
-        return await anyio.to_thread.run_sync(
-            prepare_image, raw, target, self._settings, limiter=self._runtime.image_workers
-        )
+        return await self._runtime.image_workers.prepare(raw, target)
 
     def _check_sizes(self, task: AnalysisTask) -> None:
         """Refuse oversized arguments before anything is loaded, fetched or decoded."""
@@ -307,12 +313,14 @@ class Analyzer:
                 ErrorCode.INVALID_INPUT,
                 f"question is {len(task.question)} characters long, over this server's limit of "
                 f"{limit} (IMAGE_MCP_MAX_QUESTION_CHARS); ask a shorter question.",
+                details={"arguments": ["question"]},
             )
         if task.model is not None and len(task.model) > MAX_MODEL_ID_CHARS:
             raise ToolFailure(
                 ErrorCode.INVALID_INPUT,
                 f"model is {len(task.model)} characters long; OpenRouter model ids are short, "
                 "e.g. 'google/gemini-2.5-flash'.",
+                details={"arguments": ["model"]},
             )
         max_bytes = self._settings.max_image_bytes
         if len(task.image_path) > max_bytes * IMAGE_PATH_CHARS_PER_BYTE:
@@ -321,6 +329,7 @@ class Analyzer:
                 f"image_path is {len(task.image_path)} characters long, more than any image of "
                 f"at most {max_bytes} bytes (IMAGE_MCP_MAX_IMAGE_BYTES) can take; send a "
                 "smaller image.",
+                details={"arguments": ["image_path"]},
             )
 
     def _resolve_model(self, requested: str | None) -> str:
@@ -358,11 +367,16 @@ def answer_spec(task: AnalysisTask, model: str, max_tokens: int) -> AnswerSpec:
     )
 
 
+UNTRUSTED = {"content_is_untrusted": True}
+"""In every result's `_meta`: the text is model output about an image (or quotes remote text),
+and may carry words written by whoever made the image; data for the agent, never instructions."""
+
+
 def success_result(reply: Reply, meta: dict[str, Any]) -> ToolResult:
     return ToolResult(
         content=[TextContent(type="text", text=reply.text)],
         structured_content=reply.structured,
-        meta=meta,
+        meta={**meta, **UNTRUSTED},
     )
 
 
@@ -370,7 +384,7 @@ def error_result(failure: ToolFailure) -> ToolResult:
     return ToolResult(
         content=[TextContent(type="text", text=f"{failure.code}: {failure.message}")],
         structured_content=failure.to_payload(),
-        meta={"error_code": str(failure.code)},
+        meta={"error_code": str(failure.code), **UNTRUSTED},
         is_error=True,
     )
 

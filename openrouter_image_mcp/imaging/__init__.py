@@ -1,14 +1,22 @@
 """Normalising images before they reach OpenRouter: safe decoding, model-aware sizing,
 content-aware encoding.
 
-`target_for_model` says how large an image the chosen model can use; `prepare_image` turns the
-received bytes into a data URL of at most that size (synchronous: run it in a worker thread).
+`target_for_model` says how large an image the chosen model can use; `ImageWorkers`
+(workers.py) prepares received bytes for it in worker processes, each job under a deadline.
+`prepare_image` is the same work done synchronously in the calling process: the workers run
+it, and so do tests. Only code that decodes imports Pillow, so the server process never does.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .facts import ImageFacts, PreparedImage
-from .normalize import prepare_image
 from .targets import Detail, Family, SizeTarget, target_for_model
 from .tokens import estimate_image_tokens
+
+if TYPE_CHECKING:
+    from .normalize import prepare_image
 
 __all__ = [
     "Detail",
@@ -20,3 +28,11 @@ __all__ = [
     "prepare_image",
     "target_for_model",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "prepare_image":
+        from .normalize import prepare_image
+
+        return prepare_image
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

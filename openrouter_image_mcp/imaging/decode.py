@@ -8,6 +8,8 @@ accepted image that is damaged, RESOURCE_TOO_LARGE for too many pixels.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import io
 import logging
 import struct
@@ -19,25 +21,20 @@ import pillow_heif
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from ..errors import ErrorCode, ToolFailure
+from .refusals import FORMAT_NAMES, damaged, too_many_pixels
 
 logger = logging.getLogger(__name__)
 
+# Only the decoders of accepted formats are loaded: Image.init() would load some forty, and
+# cost every worker process a fifth of a second at start. (AVIF needs Pillow >= 11.2.)
+for _plugin in ("Avif", "Bmp", "Gif", "Jpeg", "Png", "Tiff", "WebP"):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(f"PIL.{_plugin}ImagePlugin")
 pillow_heif.register_heif_opener()
-Image.init()
 
-_WANTED_FORMATS = {
-    "JPEG": "JPEG",
-    "PNG": "PNG",
-    "WEBP": "WebP",
-    "GIF": "GIF",
-    "BMP": "BMP",
-    "TIFF": "TIFF",
-    "AVIF": "AVIF",
-    "HEIF": "HEIF/HEIC",
-}
 # AVIF needs a Pillow built with libavif; never name a decoder Pillow does not have.
-ACCEPTED_FORMATS = tuple(name for name in _WANTED_FORMATS if name in Image.OPEN)
-ACCEPTED_NAMES = ", ".join(_WANTED_FORMATS[name] for name in ACCEPTED_FORMATS)
+ACCEPTED_FORMATS = tuple(name for name in FORMAT_NAMES if name in Image.OPEN)
+ACCEPTED_NAMES = ", ".join(FORMAT_NAMES[name] for name in ACCEPTED_FORMATS)
 
 # What Pillow's decoders raise on hostile or damaged data: Image.open itself treats
 # SyntaxError, IndexError, TypeError and struct.error as "not this format"; zlib.error comes
@@ -83,18 +80,18 @@ def open_image(raw: bytes, max_pixels: int) -> ImageFile.ImageFile:
     try:
         image = Image.open(io.BytesIO(raw), formats=ACCEPTED_FORMATS)
     except _BOMB_ERRORS as error:
-        raise _too_many_pixels("the image header claims more pixels than", max_pixels) from error
+        raise too_many_pixels("the image header claims more pixels than", max_pixels) from error
     except UnidentifiedImageError as error:
         raise _unrecognised(raw) from error
     except _DECODER_ERRORS as error:
-        raise _damaged(_claimed_format(raw)) from error
+        raise damaged(_claimed_format(raw)) from error
     width, height = image.size
     if width < 1 or height < 1:
         image.close()
-        raise _damaged(image.format)
+        raise damaged(image.format)
     if width * height > max_pixels:
         image.close()
-        raise _too_many_pixels(f"the image is {width}x{height} pixels, more than", max_pixels)
+        raise too_many_pixels(f"the image is {width}x{height} pixels, more than", max_pixels)
     return image
 
 
@@ -110,7 +107,7 @@ def decoding(format_name: str | None) -> Iterator[None]:
         ) from error
     except _DECODER_ERRORS as error:
         logger.debug("decoding a %s image failed: %r", format_name, error)
-        raise _damaged(format_name) from error
+        raise damaged(format_name) from error
 
 
 def container_format(image: ImageFile.ImageFile) -> str:
@@ -165,7 +162,7 @@ def _claimed_format(raw: bytes) -> str | None:
 def _unrecognised(raw: bytes) -> ToolFailure:
     claimed = _claimed_format(raw)
     if claimed in ACCEPTED_FORMATS:
-        return _damaged(claimed)
+        return damaged(claimed)
     head = raw[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith(b"%pdf"):
         advice = "it is a PDF document: render the page to PNG first"
@@ -178,21 +175,4 @@ def _unrecognised(raw: bytes) -> ToolFailure:
     return ToolFailure(
         ErrorCode.UNSUPPORTED_FORMAT,
         f"the data is not an image in an accepted format ({ACCEPTED_NAMES}); {advice}",
-    )
-
-
-def _damaged(format_name: str | None) -> ToolFailure:
-    name = _WANTED_FORMATS.get(format_name, format_name) if format_name else None
-    kind = f"{name} image" if name else "image"
-    return ToolFailure(
-        ErrorCode.INVALID_INPUT,
-        f"the {kind} is corrupt or truncated; send the complete, undamaged file",
-    )
-
-
-def _too_many_pixels(what: str, max_pixels: int) -> ToolFailure:
-    return ToolFailure(
-        ErrorCode.RESOURCE_TOO_LARGE,
-        f"{what} the limit of {max_pixels:,} pixels (IMAGE_MCP_MAX_PIXELS); send a smaller "
-        "image, or raise IMAGE_MCP_MAX_PIXELS",
     )

@@ -7,8 +7,8 @@ tesseract reads back) as a lossless copy of the same pixels, and photos above 38
 - Opaque graphics (screenshots, text, charts) go out as JPEG 4:4:4 at quality 95: on a
   2560x1600 screenshot at 2048 px, 28 ms and 1.19 MB against 124-138 ms and 0.6-0.8 MB for
   lossless WebP (PNG at zlib-ng level 1: 136 ms, 1.06 MB), with the same words read. Full
-  chroma keeps coloured text and thin lines sharp; at quality 90 and below the text of
-  smaller sizes (Claude's 1356 px) loses a tenth of its readable words.
+  chroma keeps coloured text and thin lines sharp. At the smaller sizes OpenAI and Claude
+  models get, text is 6-7 px high and lower qualities start losing words (85 at 1568 px).
 - Graphics with transparency stay lossless WebP, so alpha survives; method 1 is 2-10x
   smaller than method 0 on UI at about the same speed but falls off a cliff on many-colour
   content (a 2000x1500 gradient: 377 ms against 39 ms), so smooth graphics get method 0.
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from PIL import Image
 
 from ..errors import ErrorCode, ToolFailure
-from ..settings import Settings
 from .classify import Content, classify
+from .limits import PreparationSettings
 from .modes import flattened_on_white
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Encoded:
     data: bytes
 
 
-def encode_image(image: Image.Image, settings: Settings) -> Encoded:
+def encode_image(image: Image.Image, settings: PreparationSettings) -> Encoded:
     """`image` (L, LA, RGB or RGBA) as WEBP or JPEG bytes of at most max_image_bytes."""
     content = classify(image)
     if content is Content.PHOTO:
@@ -62,7 +62,7 @@ def encode_image(image: Image.Image, settings: Settings) -> Encoded:
 
 
 def _jpeg_within_limit(
-    image: Image.Image, preferred_quality: int, subsampling: int, settings: Settings
+    image: Image.Image, preferred_quality: int, subsampling: int, settings: PreparationSettings
 ) -> Encoded:
     opaque = flattened_on_white(image)
     try:

@@ -67,6 +67,26 @@ class PreparedImage:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Preparation:
+    """What preparing an image decided, before the bytes are wrapped for a chat message.
+
+    `payload` is None when the received bytes go out unchanged, so whoever holds them (the
+    server, when a worker process did the preparing) wraps its own copy: a pass-through
+    never sends the image back.
+    """
+
+    received: ImageFacts
+    sent: ImageFacts
+    payload: bytes | None
+
+    def prepared(self, raw: bytes) -> PreparedImage:
+        """The image to send; `raw` are the received bytes this preparation was made from."""
+        if self.payload is None:
+            return PreparedImage.build(raw, self.sent, self.received, passthrough=True)
+        return PreparedImage.build(self.payload, self.sent, self.received, passthrough=False)
+
+
 def _data_url(mime: str, payload: bytes) -> str:
     # Encoding in chunks and joining once keeps the peak at one base64 copy plus the result,
     # instead of the bytes, their decoded str and the concatenated str all at once.

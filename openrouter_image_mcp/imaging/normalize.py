@@ -1,21 +1,23 @@
 """From received bytes to the bytes worth sending, doing only the work needed.
 
-An image the upstream accepts as it is (format, single frame, upright, small enough, whole) is
-forwarded unchanged. Anything else is decoded at the smallest useful scale (JPEG DCT scaling),
-shrunk by area averaging, turned upright, converted to 8-bit and encoded by content. Where an
-integer reduction (DCT scaling, Image.reduce) lands at most 5% under the target, it is used
-as is: that skips most of the decoding or all of the resampling. Superseded pictures are closed
-at once, so peak memory stays near one full decode.
+The container is surveyed first (structure.py): hostile layouts are refused before a
+decoder reads them, and the frame count and the share of pixel data come from the survey.
+An image the upstream accepts as it is (format, single frame, upright, small enough, whole,
+mostly pixels) is forwarded unchanged. Anything else is decoded at the smallest useful scale
+(JPEG DCT scaling), shrunk by area averaging, turned upright, converted to 8-bit and encoded
+by content. Where an integer reduction (DCT scaling, Image.reduce) lands at most 5% under the
+target, it is used as is: that skips most of the decoding or all of the resampling.
+Superseded pictures are closed at once, so peak memory stays near one full decode.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 from PIL import Image, ImageFile
 
-from ..settings import Settings
 from .decode import (
     check_integrity,
     container_format,
@@ -25,8 +27,10 @@ from .decode import (
     open_image,
 )
 from .encode import encode_image
-from .facts import UPSTREAM_MIME_TYPES, ImageFacts, PreparedImage
+from .facts import UPSTREAM_MIME_TYPES, ImageFacts, Preparation, PreparedImage
+from .limits import PreparationSettings
 from .modes import needs_conversion_before_resampling, to_sendable_mode, without_opaque_alpha
+from .structure import Structure, check_frame_count, survey
 from .targets import SizeTarget
 
 logger = logging.getLogger(__name__)
@@ -52,25 +56,49 @@ _REDUCING_GAP = 1.0
 _SLACK = 0.95
 
 
-def prepare_image(raw: bytes, target: SizeTarget, settings: Settings) -> PreparedImage:
+def prepare_image(raw: bytes, target: SizeTarget, settings: PreparationSettings) -> PreparedImage:
     """Validate, orient, shrink and encode `raw` for `target`; synchronous and CPU-bound.
 
     Raises ToolFailure: UNSUPPORTED_FORMAT, INVALID_INPUT or RESOURCE_TOO_LARGE.
     """
+    return prepare(raw, target, settings).prepared(raw)
+
+
+def prepare(
+    raw: bytes,
+    target: SizeTarget,
+    settings: PreparationSettings,
+    before_decoding: Callable[[ImageFacts], None] | None = None,
+) -> Preparation:
+    """The work of `prepare_image` without wrapping the result; `before_decoding` sees what
+    was received once the header is read, and may raise to stop before the costly part."""
+    structure = survey(raw, settings.max_pixels)
     with open_image(raw, settings.max_pixels) as image:
         container = container_format(image)
         orientation = exif_orientation(image)
-        received = ImageFacts(container, image.width, image.height, len(raw), frame_count(image))
+        received = ImageFacts(
+            container, image.width, image.height, len(raw), _frames(image, structure)
+        )
+        if before_decoding is not None:
+            before_decoding(received)
         upright = _upright(image.size, orientation)
         fits = target.fits(*upright)
-        if _can_pass_through(image, received, orientation, fits, settings):
+        if _can_pass_through(image, received, orientation, fits, settings, structure):
             check_integrity(raw, container)
-            return PreparedImage.build(raw, received, received, passthrough=True)
+            return Preparation(received, received, payload=None)
+        del raw  # a caller that handed over its only reference gets the memory back sooner
         with _decoded(image, target, orientation) as picture:
             encoded = encode_image(picture, settings)
             sent = ImageFacts(encoded.format, picture.width, picture.height, len(encoded.data))
     logger.debug("image %s -> %s", received, sent)
-    return PreparedImage.build(encoded.data, sent, received, passthrough=False)
+    return Preparation(received, sent, encoded.data)
+
+
+def _frames(image: ImageFile.ImageFile, structure: Structure) -> int:
+    """From the survey where it counted them: a decoder may walk every frame to count."""
+    frames = frame_count(image) if structure.frames is None else structure.frames
+    check_frame_count(frames)
+    return frames
 
 
 def _can_pass_through(
@@ -78,7 +106,8 @@ def _can_pass_through(
     received: ImageFacts,
     orientation: int,
     fits: bool,
-    settings: Settings,
+    settings: PreparationSettings,
+    structure: Structure,
 ) -> bool:
     return (
         fits
@@ -88,6 +117,8 @@ def _can_pass_through(
         and received.bytes <= settings.max_image_bytes
         # Several upstream decoders show CMYK JPEGs with inverted or shifted colours.
         and image.mode != "CMYK"
+        # Metadata or appended data could ride along to the upstream unchecked.
+        and structure.mostly_pixels(received.bytes)
     )
 
 
@@ -112,9 +143,12 @@ def _load_near_target(image: ImageFile.ImageFile, target: SizeTarget, orientatio
     and often leaves nothing to resize."""
     width, height = _upright(target.fitted_size(*_upright(image.size, orientation)), orientation)
     smallest = (max(1, int(width * _SLACK)), max(1, int(height * _SLACK)))
+    source = image.fp
     with decoding(container_format(image)):
         image.draft(None, smallest)
         image.load()
+    if source is not None:
+        source.close()  # only the first frame is used: its encoded bytes can go before resizing
 
 
 def _shrunk(picture: Image.Image, size: tuple[int, int]) -> Image.Image:

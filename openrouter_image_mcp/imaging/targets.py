@@ -48,9 +48,10 @@ import math
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from ..settings import Settings
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 Detail = Literal["auto", "low", "high"]
 

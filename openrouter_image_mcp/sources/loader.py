@@ -70,6 +70,10 @@ class ImageLoader:
         """Whether loading `image_path` waits on the network (raises ToolFailure if invalid)."""
         return classify(image_path.strip()) == "url"
 
+    def is_inline(self, image_path: str) -> bool:
+        """Whether `image_path` carries the image itself (data URL or base64)."""
+        return classify(image_path.strip()) in ("data_url", "base64")
+
     async def aclose(self) -> None:
         await self._transport.aclose()
 

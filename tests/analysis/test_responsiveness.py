@@ -1,94 +1,74 @@
-"""Image work never blocks the event loop: while one large image is being prepared, another
+"""Image work never blocks the server: while a large image is being prepared, another
 client's small call and a health check are answered.
 
-The large image's preparation is parked inside its worker thread until the test releases it.
-If preparation ran on the event loop instead, nothing else could run until the release, and
-these tests would fail at their bounded waits instead of passing.
+The large image's worker process is stopped (SIGSTOP) while it holds the job, so it neither
+finishes nor fails until the test lets it go. Were preparation done on the event loop, or
+were small images queued behind large ones, these tests would fail at their bounded waits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from openrouter_image_mcp.analysis import pipeline
 from openrouter_image_mcp.sources import ImageLoader, SourceImage
 from tests.app.helpers import mcp_client, serving
 from tests.fake_openrouter import FakeOpenRouter
-from tests.helpers import call, data_url, in_memory_client, png_bytes, text_of
+from tests.helpers import (
+    ImageWorkerWatch,
+    call,
+    data_url,
+    in_memory_client,
+    noise_png,
+    png_bytes,
+    text_of,
+)
 from tests.sources.servers import TinyServer, drip
 
-LARGE = png_bytes(1600, 1200, "navy")
-PARK_LIMIT_S = 10
-
-
-class ParkedPreparation:
-    """Holds the worker thread that prepares LARGE until `release()`."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self._release = threading.Event()
-
-    def release(self) -> None:
-        self._release.set()
-
-    async def wait_until_entered(self) -> None:
-        assert await asyncio.to_thread(self.entered.wait, PARK_LIMIT_S)
-
-
-@pytest.fixture
-def parked(monkeypatch: pytest.MonkeyPatch) -> Iterator[ParkedPreparation]:
-    park = ParkedPreparation()
-    prepare = pipeline.prepare_image
-
-    def parking_prepare(raw: bytes, *args: object) -> object:
-        if raw == LARGE:
-            park.entered.set()
-            park._release.wait(PARK_LIMIT_S)
-        return prepare(raw, *args)
-
-    monkeypatch.setattr(pipeline, "prepare_image", parking_prepare)
-    yield park
-    park.release()
+LARGE = noise_png(700, 600)  # over the 1 MiB the express lane takes
+WAIT_LIMIT_S = 10
 
 
 async def test_a_small_call_completes_while_a_large_image_is_prepared(
-    fake: FakeOpenRouter, parked: ParkedPreparation
+    fake: FakeOpenRouter,
 ) -> None:
-    settings = fake.settings(transport="stdio", cache_ttl_s=0)
+    settings = fake.settings(transport="stdio", cache_ttl_s=0, image_workers=1)
+    watch = ImageWorkerWatch()
     async with in_memory_client(settings) as client:
-        large = asyncio.create_task(call(client, image_path=data_url(LARGE)))
-        await parked.wait_until_entered()
-        small = await call(client, image_path=data_url(png_bytes(40, 30)))
-        assert not large.done()  # the small call finished first
-        parked.release()
-        large_result = await large
+        assert not (await call(client, image_path=data_url(LARGE))).is_error
+        with watch.parked():
+            large = asyncio.create_task(call(client, image_path=data_url(LARGE)))
+            small = await asyncio.wait_for(
+                call(client, image_path=data_url(png_bytes(40, 30))), WAIT_LIMIT_S
+            )
+            assert not large.done()  # the small call finished first
+        large_result = await asyncio.wait_for(large, WAIT_LIMIT_S)
     assert text_of(small) == "I see a PNG image, 40x30 pixels."
     assert not large_result.is_error
 
 
-async def test_health_is_answered_while_a_large_image_is_prepared(
-    fake: FakeOpenRouter, parked: ParkedPreparation
-) -> None:
-    async with serving(fake.settings()) as base, mcp_client(base, token=None) as client:
-        large = asyncio.create_task(call(client, image_path=data_url(LARGE)))
-        await parked.wait_until_entered()
-        async with httpx.AsyncClient(base_url=base, timeout=5) as http:
-            health = await http.get("/healthz")
-        assert not large.done()
-        parked.release()
-        await large
+async def test_health_is_answered_while_a_large_image_is_prepared(fake: FakeOpenRouter) -> None:
+    watch = ImageWorkerWatch()
+    settings = fake.settings(cache_ttl_s=0, image_workers=1)
+    async with serving(settings) as base, mcp_client(base, token=None) as client:
+        assert not (await call(client, image_path=data_url(LARGE))).is_error
+        with watch.parked():
+            large = asyncio.create_task(call(client, image_path=data_url(LARGE)))
+            await asyncio.sleep(0.2)  # the job reaches the stopped worker
+            async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+                health = await http.get("/healthz")
+            assert not large.done()
+        await asyncio.wait_for(large, WAIT_LIMIT_S)
     assert health.status_code == 200
 
 
-async def test_only_a_few_loaded_originals_are_held_at_once(
-    fake: FakeOpenRouter, parked: ParkedPreparation, monkeypatch: pytest.MonkeyPatch
+async def test_only_a_few_large_originals_are_held_at_once(
+    fake: FakeOpenRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A burst of large images queues before loading, instead of piling up in memory."""
+    """A burst of large images queues before loading, instead of piling up in memory; small
+    images do not queue with them."""
     loads: list[str] = []
     load = ImageLoader.load
 
@@ -98,18 +78,23 @@ async def test_only_a_few_loaded_originals_are_held_at_once(
 
     monkeypatch.setattr(ImageLoader, "load", counting_load)
     settings = fake.settings(transport="stdio", cache_ttl_s=0, image_workers=1)
+    watch = ImageWorkerWatch()
     async with in_memory_client(settings) as client:
-        first = asyncio.create_task(call(client, image_path=data_url(LARGE)))
-        await parked.wait_until_entered()
-        others = [
-            asyncio.create_task(call(client, image_path=data_url(png_bytes(900 + i, 700))))
-            for i in range(5)
-        ]
-        await asyncio.sleep(0.2)  # time for every other call to load, were it allowed to
-        held = len(loads)
-        parked.release()
-        results = await asyncio.gather(first, *others)
+        assert not (await call(client, image_path=data_url(LARGE))).is_error
+        with watch.parked():
+            first = asyncio.create_task(call(client, image_path=data_url(LARGE)))
+            others = [
+                asyncio.create_task(call(client, image_path=data_url(noise_png(700, 600, seed))))
+                for seed in range(1, 6)
+            ]
+            await asyncio.sleep(0.3)  # time for every other call to load, were it allowed to
+            held = len(loads) - 1  # the warm-up call's load
+            small = await asyncio.wait_for(
+                call(client, image_path=data_url(png_bytes(40, 30))), WAIT_LIMIT_S
+            )
+        results = await asyncio.wait_for(asyncio.gather(first, *others), 4 * WAIT_LIMIT_S)
     assert held == 1  # one image worker: only the parked image was loaded
+    assert not small.is_error
     assert not any(result.is_error for result in results)
 
 
@@ -120,7 +105,7 @@ async def test_a_slow_download_does_not_hold_up_other_calls(fake: FakeOpenRouter
         transport="stdio",
         image_workers=1,  # a single slot: were it held during the download, all would wait
         allowed_hosts=["127.0.0.1"],
-        fetch_timeout_s=PARK_LIMIT_S,
+        fetch_timeout_s=WAIT_LIMIT_S,
     )
     try:
         async with in_memory_client(settings) as client:

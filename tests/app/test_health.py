@@ -36,3 +36,12 @@ async def test_readyz_names_what_is_missing_without_revealing_secrets(
     assert body["status"] == "not_ready"
     assert any("OPENROUTER_API_KEY" in reason for reason in body["reasons"])
     assert ALICE_TOKEN not in response.text
+
+
+async def test_get_on_mcp_is_405_the_sessionless_server_offers_no_event_stream(
+    http: httpx.AsyncClient,
+) -> None:
+    headers = {"Authorization": f"Bearer {ALICE_TOKEN}", "Accept": "text/event-stream"}
+    response = await http.get("/mcp", headers=headers)
+    assert response.status_code == 405
+    assert "POST" in response.headers["allow"]

@@ -3,17 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import re
 import signal
 import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,91 +15,14 @@ from tests.app.helpers import (
     BOB_TOKEN,
     INITIALIZE,
     MCP_HEADERS,
-    TOKENS,
     analyze_call,
     auth,
     mcp_client,
     reply_to,
     small_png_data_url,
 )
+from tests.app.processes import COMMAND, ServerProcess, clean_env, running_server
 from tests.fake_openrouter import FakeOpenRouter
-
-COMMAND = [sys.executable, "-m", "openrouter_image_mcp"]
-LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    """This process's environment without any server setting, plus `values`."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("IMAGE_MCP_", "OPENROUTER_", "FASTMCP_"))
-    }
-    return {**env, **values}
-
-
-@dataclass
-class ServerProcess:
-    process: subprocess.Popen[str]
-    stderr_lines: list[str] = field(default_factory=list)
-    port: int | None = None
-    reader: threading.Thread | None = None
-
-    def read_stderr(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.stderr_lines.append(line)
-            if self.port is None and (match := LISTENING.search(line)):
-                self.port = int(match.group(1))
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_entries(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.stderr_lines]
-
-
-@contextmanager
-def running_server(fake: FakeOpenRouter, cwd: Path, **env: str) -> Iterator[ServerProcess]:
-    """`python -m openrouter_image_mcp` on a free loopback port, with tokens, at DEBUG level
-    (plus any other settings in `env`)."""
-    environment = clean_env(
-        IMAGE_MCP_PORT="0",
-        IMAGE_MCP_AUTH_TOKENS=TOKENS,
-        IMAGE_MCP_LOG_LEVEL="DEBUG",
-        IMAGE_MCP_SHUTDOWN_GRACE_S="10",
-        OPENROUTER_API_KEY=fake.api_key,
-        OPENROUTER_BASE_URL=fake.base_url,
-        **env,
-    )
-    process = subprocess.Popen(
-        COMMAND,
-        cwd=cwd,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    server = ServerProcess(process)
-    server.reader = threading.Thread(target=server.read_stderr, daemon=True)
-    server.reader.start()
-    try:
-        # Generous: start-up time is not what these tests pin, and CI machines can be loaded.
-        deadline = time.monotonic() + 60
-        while server.port is None and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert server.port is not None, "".join(server.stderr_lines)[-2000:]
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        finally:
-            if process.poll() is None:
-                process.kill()
-            server.reader.join(timeout=5)
 
 
 def stopped_cleanly(server: ServerProcess) -> bool:

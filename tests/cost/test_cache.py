@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from openrouter_image_mcp.analysis import pipeline
 from openrouter_image_mcp.cost.keys import AnswerSpec, answer_key
+from openrouter_image_mcp.imaging import SizeTarget
+from openrouter_image_mcp.imaging.workers import ImageWorkers
 from tests.cost.helpers import (
     MakeImage,
     MakeSettings,
@@ -172,13 +173,13 @@ async def test_identical_calls_under_way_share_one_request(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     preparations = []
-    prepare = pipeline.prepare_image
+    prepare = ImageWorkers.prepare
 
-    def counting_prepare(*args: object) -> object:
-        preparations.append(args[0])
-        return prepare(*args)
+    async def counting_prepare(self: ImageWorkers, raw: bytes, target: SizeTarget) -> object:
+        preparations.append(raw)
+        return await prepare(self, raw, target)
 
-    monkeypatch.setattr(pipeline, "prepare_image", counting_prepare)
+    monkeypatch.setattr(ImageWorkers, "prepare", counting_prepare)
     fake.latency_s = 0.3
     image = make_image()
     async with connected(make_settings()) as client:

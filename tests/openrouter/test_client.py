@@ -157,7 +157,7 @@ async def test_missing_api_key_fails_before_any_request(
 
     assert caught.value.code == ErrorCode.CONFIG_ERROR
     assert "OPENROUTER_API_KEY" in caught.value.message
-    assert fake.requests == []
+    assert fake.completions == []
 
 
 async def test_non_finite_temperature_is_refused_before_any_request(
@@ -167,7 +167,7 @@ async def test_non_finite_temperature_is_refused_before_any_request(
         await make_client().complete(image_request(temperature=float("nan")))
 
     assert caught.value.code == ErrorCode.INVALID_INPUT
-    assert fake.requests == []
+    assert fake.completions == []
 
 
 @pytest.mark.parametrize(
