@@ -36,7 +36,7 @@ from .processes import (
     stdio_session,
 )
 from .reference import measure_reference
-from .sampling import TreeWatch
+from .sampling import TreeWatch, Usage
 from .stats import Spread, spread
 from .upstream import KEEP_IMAGE
 
@@ -149,7 +149,7 @@ class Measurements:
     http_small: Series | None = None
     http_floor: Series | None = None
     load: Series | None = None
-    peak_rss_mb: float | None = None
+    peak_memory: Usage | None = None  # during 10 concurrent 18 MB PNGs
     cold_start: dict[str, ColdStart] = field(default_factory=dict)
     durations_s: dict[str, float] = field(default_factory=dict)  # where the run's time went
 
@@ -294,7 +294,7 @@ class Bench:
     async def http_series(self) -> None:
         small = self.images[SMALL]
         with running_http(OURS, self.env, self.out, self.out / "http-ours.log") as server:
-            self.measured.peak_rss_mb = await self.peak_rss(server)
+            self.measured.peak_memory = await self.peak_memory(server)
             async with HttpCaller(server.mcp_url) as caller:
                 await caller.call(arguments(small))
                 self.measured.http_small = await self.series(
@@ -308,20 +308,20 @@ class Bench:
                     floor.pid, [caller.call] * self.plan.floor_calls, lambda: arguments(small)
                 )
 
-    async def peak_rss(self, server: HttpServer) -> float:
-        """Peak RSS of a fresh server's tree while it prepares 10 18 MB PNGs at once."""
+    async def peak_memory(self, server: HttpServer) -> Usage:
+        """Peak RSS and PSS of a fresh server's tree while it prepares 10 18 MB PNGs at once."""
         noise = self.images[NOISE]
         async with HttpCaller(server.mcp_url) as caller:
             await caller.call(arguments(self.images[SMALL]))
         callers = [HttpCaller(server.mcp_url) for _ in range(self.plan.rss_concurrency)]
-        with TreeWatch(server.pid) as watch:
+        with TreeWatch(server.pid, sample_pss=True) as watch:
             calls = await asyncio.gather(*(c.call(arguments(noise)) for c in callers))
         for caller in callers:
             await caller.__aexit__(None, None, None)
         for call in calls:
             _check(call)
         self.upstream.drain()
-        return watch.usage().peak_rss_mb
+        return watch.usage()
 
     async def load(self, server: HttpServer) -> Series:
         """`load_clients` callers, each with its own connection, small PNGs back to back."""

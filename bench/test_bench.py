@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -24,7 +25,7 @@ from bench.legibility import fidelity_db, legibility, ocr_available
 from bench.reference import EDGE, reference_pipeline
 from bench.report import Target
 from bench.run import Series
-from bench.sampling import TreeWatch
+from bench.sampling import TreeWatch, tree_pss, tree_rss
 from bench.stats import percentile, spread
 from bench.upstream import KEEP_IMAGE, LATENCY_PATH, RECORDS_PATH, TimedFakeOpenRouter
 
@@ -96,6 +97,26 @@ def test_cpu_of_a_process_tree_includes_its_children() -> None:
     process.wait(timeout=30)
     # The parent itself only sleeps and waits: the time is its exited child's.
     assert watch.usage().cpu_s >= 0.25
+
+
+def test_memory_of_a_tree_in_rss_and_pss() -> None:
+    holder = (
+        "import sys\ndata = b'x' * 80_000_000\nprint('ready', flush=True)\nsys.stdin.readline()"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", holder], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    try:
+        assert process.stdout.readline().strip() == "ready"
+        root = psutil.Process(process.pid)
+        pss, rss = tree_pss(root), tree_rss(root)
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
+    # PSS never counts more than RSS: shared pages are split between their users.
+    assert 80_000_000 <= pss <= rss
 
 
 def test_lean_caller_reads_the_result_after_progress_notifications() -> None:
