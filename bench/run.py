@@ -255,9 +255,10 @@ class Bench:
         return rows, by_model
 
     async def image_row(self, session: StdioSession, image: BenchImage) -> _Unjudged:
+        # The kept call also warms up: a worker process starts on the first image it gets.
+        sent = await self.kept(session, image)
         calls = self.plan.calls_large if image.large else self.plan.calls_small
         ours = await self.series(session.pid, [session.call] * calls, lambda: arguments(image))
-        sent = await self.kept(session, image)
         raw = image.path.read_bytes()
         reference = measure_reference(raw, self.plan.reference_repeats)
         return _Unjudged(image, ours, sent, reference.cpu_ms, reference.sent)
