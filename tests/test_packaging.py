@@ -168,10 +168,8 @@ def test_every_runtime_dependency_and_extra_is_used() -> None:
                 and not requirement.marker.evaluate({"extra": ""})
             ]
             assert pulled, f"{name}[{extra}] is not an extra of {name}"
-            for package in pulled:
-                assert canonicalize_name(package.name) in imported, (
-                    f"{name}[{extra}] installs {package.name}, which nothing imports"
-                )
+            unused = [p.name for p in pulled if canonicalize_name(p.name) not in imported]
+            assert not unused, f"{name}[{extra}] installs {unused}, which nothing imports"
 
 
 # --- server.json: the MCP registry entry -------------------------------------------------------
@@ -224,9 +222,9 @@ def setting_variables() -> dict[str, bool]:
 def test_server_json_describes_every_setting_and_marks_the_secrets(index: int) -> None:
     listed = {v["name"]: v for v in server_json()["packages"][index]["environmentVariables"]}
     expected = setting_variables()
-    assert set(listed) == set(expected), (
-        f"server.json lacks {set(expected) - set(listed)}, has stale {set(listed) - set(expected)}"
-    )
+    missing, unknown = set(expected) - set(listed), set(listed) - set(expected)
+    assert not missing, f"describe these settings in server.json: {missing}"
+    assert not unknown, f"server.json describes settings that do not exist: {unknown}"
     for name, is_secret in expected.items():
         assert listed[name]["description"], name
         assert listed[name].get("isSecret", False) is is_secret, name
