@@ -109,7 +109,9 @@ def test_bad_configuration_stops_the_command_with_a_clear_line(
         check=False,
     )
     assert proc.returncode == 2
-    assert message in proc.stderr
+    (line,) = proc.stderr.splitlines()  # one line: the variable and what to do
+    assert line.startswith("invalid configuration: ")
+    assert message in line
     assert proc.stdout == ""
     assert SECRET not in proc.stderr
     assert "Traceback" not in proc.stderr
