@@ -3,28 +3,44 @@
 #   docker run --rm -p 127.0.0.1:8000:8000 -e OPENROUTER_API_KEY -e IMAGE_MCP_AUTH_TOKENS openrouter-image-mcp
 # No secrets are baked in: the API key and the bearer tokens come from the environment at run time.
 
-# --- builder: a virtualenv with the package and its dependencies ---------------------------
-FROM python:3.11-slim AS builder
+# --- builder: a virtualenv with exactly the locked packages --------------------------------
+# The base is pinned to an exact Python patch and Debian release; bump it deliberately.
+FROM python:3.11.17-slim-bookworm AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
-RUN python -m venv /opt/venv
+# uv only reads uv.lock here (tests/test_packaging.py keeps this pin equal to the lock's uv).
+RUN pip install --no-cache-dir uv==0.13.9 \
+    && python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
-# Dependencies first, read from pyproject.toml, so code changes do not reinstall them.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
-    && pip install --no-cache-dir -r requirements.txt
+# Dependencies first, from uv.lock, so code changes do not reinstall them. Every file is
+# checked against the lock's hash and nothing is resolved: a rebuild of the same commit gets
+# the same packages. The `build` group is the build backend, locked the same way.
+COPY pyproject.toml uv.lock ./
+RUN uv export --frozen --no-dev --group build --no-emit-project --format requirements.txt \
+        --output-file requirements.txt \
+    && pip install --no-cache-dir --no-deps --require-hashes -r requirements.txt
 
-COPY README.md ./
+COPY README.md LICENSE ./
 COPY openrouter_image_mcp ./openrouter_image_mcp
 # pip byte-compiles what it installs, so the read-only runtime never needs to write .pyc files.
-RUN pip install --no-cache-dir --no-deps .
+# No index and no build isolation: the package builds with the locked setuptools, which then
+# leaves the runtime environment.
+RUN pip install --no-cache-dir --no-deps --no-index --no-build-isolation . \
+    && pip uninstall --yes setuptools
 
 # --- runtime: the virtualenv on a clean base, as an unprivileged user ----------------------
-FROM python:3.11-slim
+FROM python:3.11.17-slim-bookworm
+
+# The name this server has in the MCP registry (server.json), which the registry checks on
+# the published image.
+LABEL io.modelcontextprotocol.server.name="io.github.openrouter-image-mcp/openrouter-image-mcp" \
+      org.opencontainers.image.title="openrouter-image-mcp" \
+      org.opencontainers.image.source="https://github.com/openrouter-image-mcp/openrouter-image-mcp" \
+      org.opencontainers.image.licenses="MIT"
 
 # /app: an empty, read-only working directory (settings also read an optional .env there).
 RUN groupadd --system --gid 10001 mcp \

@@ -1,3 +1,6 @@
 """OpenRouter Image MCP: image analysis tools for AI agents over MCP."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+# pyproject.toml holds the version; installed (or editable) metadata carries it here.
+__version__ = version("openrouter-image-mcp")

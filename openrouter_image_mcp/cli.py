@@ -38,10 +38,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def describe_invalid_settings(error: ValidationError) -> str:
     """One line per bad setting, naming the variable; never the values (they may be secrets)."""
-    lines = ["invalid configuration:"]
-    for problem in error.errors(include_input=False, include_url=False):
-        lines.append(f"  {env_name(problem['loc'])}{problem['msg'].removeprefix('Value error, ')}")
-    return "\n".join(lines)
+    return "\n".join(
+        f"invalid configuration: {env_name(problem['loc'])}"
+        + problem["msg"].removeprefix("Value error, ")
+        for problem in error.errors(include_input=False, include_url=False)
+    )
 
 
 def env_name(location: tuple[int | str, ...]) -> str:

@@ -193,14 +193,19 @@ class Settings(BaseSettings):
         tokens = []
         for index, item in enumerate(_split_commas(value), start=1):
             client, sep, secret = item.partition(":")
-            if not sep:
-                client, secret = f"client-{index}", item
+            if not sep or not client.strip():
+                # A positional default name would move a client's budget and limits to
+                # another client whenever the list is reordered.
+                raise ValueError(
+                    f"token #{index} has no name; write each as name:token "
+                    "(the name stands for the client in logs, rate limits and budgets)"
+                )
             if len(secret) < 8:
                 raise ValueError(
                     f"token #{index} is shorter than 8 characters; use a long random token "
                     "(e.g. `openssl rand -hex 32`)"
                 )
-            tokens.append(AuthToken(client.strip() or f"client-{index}", secret.strip()))
+            tokens.append(AuthToken(client.strip(), secret.strip()))
         return tokens
 
     @field_validator("oauth_required_scopes", mode="before")
@@ -246,6 +251,18 @@ class Settings(BaseSettings):
                 raise ValueError("empty directory in the list; name each root explicitly")
             return [Path(item).expanduser() for item in items]
         return value
+
+    @field_validator("file_roots")
+    @classmethod
+    def _check_roots_exist(cls, roots: list[Path] | None) -> list[Path] | None:
+        # A typo would otherwise turn file input off for that root without a word.
+        for index, root in enumerate(roots or (), start=1):
+            if not root.is_dir():
+                raise ValueError(
+                    f"directory #{index} does not exist (or is not a directory); "
+                    "create it, correct the path, or remove it from the list"
+                )
+        return roots
 
     @field_validator("rate_limit")
     @classmethod

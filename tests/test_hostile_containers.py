@@ -12,18 +12,10 @@ reaches the upstream as it was sent.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
-import httpx
 import psutil
 import pytest
 from fastmcp import Client
@@ -32,8 +24,9 @@ from fastmcp.client.transports import StreamableHttpTransport
 
 from openrouter_image_mcp.settings import MIB
 from tests.app.helpers import ALICE_TOKEN, TOKENS, mcp_client, serving
+from tests.app.processes import ServerProcess, TreeRss, running_server
 from tests.fake_openrouter import FakeOpenRouter
-from tests.helpers import IMAGE_WORKER_MODULE, call, data_url, error_code, noise_png, png_bytes
+from tests.helpers import call, data_url, error_code, noise_png, png_bytes
 from tests.imaging.hostile import (
     apng_frames,
     jpeg_fill_flood,
@@ -81,106 +74,7 @@ HOSTILE = [
 ]
 
 
-# --- The server as a process, and its process tree's memory -------------------------------
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    url: str
-
-    def tree(self) -> list[psutil.Process]:
-        root = psutil.Process(self.process.pid)
-        return [root, *root.children(recursive=True)]
-
-    def workers(self) -> list[psutil.Process]:
-        found = []
-        for process in self.tree()[1:]:
-            with suppress(psutil.Error):
-                if IMAGE_WORKER_MODULE in process.cmdline():
-                    found.append(process)
-        return found
-
-
-class TreeRss:
-    """Samples the server's process tree every 10 ms until closed: the peak of the summed
-    RSS, and the peak RSS of any one image worker."""
-
-    def __init__(self, server: Server) -> None:
-        self._server = server
-        self.peak = self.worker_peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.01):
-            total = 0
-            with suppress(psutil.Error):
-                for process in self._server.tree():
-                    with suppress(psutil.Error):
-                        rss = process.memory_info().rss
-                        total += rss
-                        if process.pid != self._server.process.pid:
-                            self.worker_peak = max(self.worker_peak, rss)
-            self.peak = max(self.peak, total)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def server_process(fake: FakeOpenRouter, **settings: str) -> Iterator[Server]:
-    port = free_port()
-    environment = {
-        **{
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(("IMAGE_MCP_", "OPENROUTER_", "FASTMCP_"))
-        },
-        "OPENROUTER_API_KEY": fake.api_key,
-        "OPENROUTER_BASE_URL": fake.base_url,
-        "IMAGE_MCP_PORT": str(port),
-        "IMAGE_MCP_AUTH_TOKENS": TOKENS,
-        "IMAGE_MCP_CACHE_TTL_S": "0",
-        "IMAGE_MCP_RATE_LIMIT": "1000/second",
-        "IMAGE_MCP_LOG_LEVEL": "WARNING",
-        "IMAGE_MCP_SHUTDOWN_GRACE_S": "2",
-        **settings,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "openrouter_image_mcp"],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-    )
-    server = Server(process, f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and process.poll() is None:
-            with suppress(psutil.Error), suppress(httpx.TransportError):
-                if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.05)
-        else:
-            raise RuntimeError("the server did not start")
-        yield server
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-async def warm_up(server: Server) -> None:
+async def warm_up(server: ServerProcess) -> None:
     """Start the express worker and both general workers, as a running server has them."""
     async with client_for(server) as client:
         large = [data_url(noise_png(640, 600, seed)) for seed in range(2)]
@@ -196,18 +90,27 @@ async def warm_up(server: Server) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(fake_openrouter: FakeOpenRouter) -> Iterator[Server]:
-    with server_process(fake_openrouter) as running:
+def server(
+    fake_openrouter: FakeOpenRouter, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    with running_server(
+        fake_openrouter,
+        tmp_path_factory.mktemp("server"),
+        IMAGE_MCP_CACHE_TTL_S="0",
+        IMAGE_MCP_RATE_LIMIT="1000/second",
+        IMAGE_MCP_LOG_LEVEL="INFO",
+        IMAGE_MCP_SHUTDOWN_GRACE_S="2",
+    ) as running:
         asyncio.run(warm_up(running))
         yield running
 
 
-def client_for(server: Server) -> Client:
+def client_for(server: ServerProcess) -> Client:
     transport = StreamableHttpTransport(f"{server.url}/mcp", auth=ALICE_TOKEN)
     return Client(transport, timeout=2 * DEADLINE_S)
 
 
-async def timed_call(server: Server, image_path: str) -> tuple[CallToolResult, float]:
+async def timed_call(server: ServerProcess, image_path: str) -> tuple[CallToolResult, float]:
     started = time.monotonic()
     async with client_for(server) as client:
         result = await call(client, image_path=image_path)
@@ -216,7 +119,7 @@ async def timed_call(server: Server, image_path: str) -> tuple[CallToolResult, f
 
 @pytest.mark.parametrize("hostile", [pytest.param(h, id=h.id) for h in HOSTILE])
 async def test_hostile_containers_are_bounded_while_a_small_call_completes(
-    hostile: Hostile, server: Server, fake: FakeOpenRouter
+    hostile: Hostile, server: ServerProcess, fake: FakeOpenRouter
 ) -> None:
     raw = hostile.make()
     assert len(raw) <= 20 * MIB  # under the default byte limit: only the structure is hostile
@@ -253,7 +156,7 @@ async def test_hostile_containers_are_bounded_while_a_small_call_completes(
 # --- Deadline and crash ----------------------------------------------------------------------
 
 
-def busy_worker(server: Server) -> psutil.Process:
+def busy_worker(server: ServerProcess) -> psutil.Process:
     """The worker whose CPU time grows: the one preparing an image."""
     workers = server.workers()
     before = [cpu_seconds(process) for process in workers]
@@ -268,7 +171,7 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 
 async def test_a_worker_killed_mid_job_fails_that_call_and_the_next_ones_succeed(
-    server: Server, fake: FakeOpenRouter
+    server: ServerProcess, fake: FakeOpenRouter
 ) -> None:
     job = asyncio.create_task(timed_call(server, data_url(slow_png())))
     await asyncio.sleep(0.5)  # the job has reached a general worker and is decoding

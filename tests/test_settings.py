@@ -36,14 +36,14 @@ def test_environment_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.setenv("OPENROUTER_MODEL", "openai/gpt-5-mini")
     monkeypatch.setenv("IMAGE_MCP_ALLOWED_HOSTS", "images.example.com, *.cdn.example.com")
     monkeypatch.setenv("IMAGE_MCP_FILE_ROOTS", str(tmp_path))
-    monkeypatch.setenv("IMAGE_MCP_AUTH_TOKENS", "alice:" + "a" * 32 + "," + "b" * 32)
+    monkeypatch.setenv("IMAGE_MCP_AUTH_TOKENS", "alice:" + "a" * 32 + ", ci:" + "b" * 32)
     monkeypatch.setenv("IMAGE_MCP_PORT", "9001")
     settings = Settings()
     assert settings.api_key == SECRET
     assert settings.default_model == "openai/gpt-5-mini"
     assert settings.allowed_hosts == ["images.example.com", "*.cdn.example.com"]
     assert settings.effective_file_roots == (tmp_path.resolve(),)
-    assert [t.client for t in settings.auth_tokens] == ["alice", "client-2"]
+    assert [t.client for t in settings.auth_tokens] == ["alice", "ci"]
     assert settings.port == 9001
     assert SECRET not in repr(settings)
     assert "a" * 32 not in repr(settings)
@@ -69,6 +69,12 @@ def test_stdio_reads_the_working_directory_but_never_the_filesystem_root(
         ({"IMAGE_MCP_HOST": "0.0.0.0"}, "IMAGE_MCP_AUTH_TOKENS is empty"),
         ({"IMAGE_MCP_FILE_ROOTS": "/"}, "IMAGE_MCP_ALLOW_FILESYSTEM_ROOT"),
         ({"IMAGE_MCP_FILE_ROOTS": "/tmp,,"}, "IMAGE_MCP_FILE_ROOTS"),
+        ({"IMAGE_MCP_FILE_ROOTS": "/tmp,/no/such/dir"}, "IMAGE_MCP_FILE_ROOTS: directory #2 does"),
+        (
+            {"IMAGE_MCP_AUTH_TOKENS": "alice:" + "a" * 32 + "," + "b" * 32},
+            "IMAGE_MCP_AUTH_TOKENS: token #2 has no",
+        ),
+        ({"IMAGE_MCP_AUTH_TOKENS": ":" + "b" * 32}, "token #1 has no name"),
         ({"IMAGE_MCP_AUTH_TOKENS": "alice:short"}, "shorter than 8"),
         ({"OPENROUTER_BASE_URL": "ftp://example.com"}, "OPENROUTER_BASE_URL"),
         ({"IMAGE_MCP_TRANSPORT": "websocket"}, "IMAGE_MCP_TRANSPORT"),
@@ -103,7 +109,9 @@ def test_bad_configuration_stops_the_command_with_a_clear_line(
         check=False,
     )
     assert proc.returncode == 2
-    assert message in proc.stderr
+    (line,) = proc.stderr.splitlines()  # one line: the variable and what to do
+    assert line.startswith("invalid configuration: ")
+    assert message in line
     assert proc.stdout == ""
     assert SECRET not in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ErrorCode, ToolFailure
+from ..errors import ErrorCode, ToolFailure, quote_remote
 from ..openrouter import ChatRequest, Completion, Usage
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -208,7 +208,8 @@ def output_invalid(
             f"The model's answer did not match the {name} schema ({invalid.reason[:200]}); "
             "try a model that supports structured outputs, or use analyze_image for free text."
         )
-    excerpt = " ".join(completion.content.split())[:EXCERPT_CHARS]
+    # Model output is remote text: one printable line, key-like strings redacted, shortened.
+    excerpt = quote_remote(completion.content, EXCERPT_CHARS)
     return ToolFailure(ErrorCode.MODEL_OUTPUT_INVALID, message, details={"excerpt": excerpt})
 
 

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import psutil
 
 from tests.app.helpers import TOKENS
 from tests.fake_openrouter import FakeOpenRouter
+from tests.helpers import IMAGE_WORKER_MODULE
 
 COMMAND = [sys.executable, "-m", "openrouter_image_mcp"]
 LISTENING = re.compile(r"serving MCP at http://127\.0\.0\.1:(\d+)/mcp")
@@ -63,12 +64,53 @@ class ServerProcess:
     def rss_bytes(self) -> int:
         return psutil.Process(self.process.pid).memory_info().rss
 
+    def tree(self) -> list[psutil.Process]:
+        """The server and every process under it (its image workers)."""
+        root = psutil.Process(self.process.pid)
+        return [root, *root.children(recursive=True)]
+
+    def workers(self) -> list[psutil.Process]:
+        found = []
+        for process in self.tree()[1:]:
+            with suppress(psutil.Error):
+                if IMAGE_WORKER_MODULE in process.cmdline():
+                    found.append(process)
+        return found
+
     def open_fds(self) -> int:
         return psutil.Process(self.process.pid).num_fds()
 
     def process_open_file_limit(self) -> int:
         soft, _ = psutil.Process(self.process.pid).rlimit(psutil.RLIMIT_NOFILE)
         return soft
+
+
+class TreeRss:
+    """Samples a server's process tree every 10 ms until closed: the peak of the summed RSS,
+    and the peak RSS of any one image worker."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self._server = server
+        self.peak = self.worker_peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            total = 0
+            with suppress(psutil.Error):
+                for process in self._server.tree():
+                    with suppress(psutil.Error):
+                        rss = process.memory_info().rss
+                        total += rss
+                        if process.pid != self._server.process.pid:
+                            self.worker_peak = max(self.worker_peak, rss)
+            self.peak = max(self.peak, total)
 
 
 def limit_open_files(soft: int, hard: int) -> Callable[[], None]:

@@ -103,7 +103,10 @@ def test_image_runs_as_a_non_root_user_on_0_0_0_0() -> None:
     bases = [
         arguments.split()[0] for instruction, arguments in instructions() if instruction == "FROM"
     ]
-    assert bases == ["python:3.11-slim", "python:3.11-slim"]  # builder + runtime
+    # builder + runtime, on one base pinned to an exact Python patch and Debian release
+    builder, runtime = bases
+    assert builder == runtime
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", runtime), runtime
     assert last("USER").split(":")[0] not in {"root", "0"}
     env = last("ENV")
     for setting in (
@@ -113,6 +116,19 @@ def test_image_runs_as_a_non_root_user_on_0_0_0_0() -> None:
     ):
         assert setting in env
     assert (last("EXPOSE"), last("STOPSIGNAL")) == ("8000", "SIGTERM")
+
+
+def test_the_image_installs_exactly_the_locked_packages() -> None:
+    builder = "\n".join(
+        arguments for instruction, arguments in instructions() if instruction == "RUN"
+    )
+    # Every file checked against uv.lock's hashes, nothing resolved, the build backend locked too.
+    assert "uv export --frozen --no-dev --group build --no-emit-project" in builder
+    assert "pip install --no-cache-dir --no-deps --require-hashes -r requirements.txt" in builder
+    assert "pip install --no-cache-dir --no-deps --no-index --no-build-isolation ." in builder
+    (uv_pin,) = re.findall(r"\buv==(\S+)", builder)
+    locked = tomllib.loads((ROOT / "uv.lock").read_text())["package"]
+    assert uv_pin == next(p["version"] for p in locked if p["name"] == "uv")
 
 
 def healthcheck_command() -> list[str]:

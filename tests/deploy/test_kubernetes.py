@@ -317,7 +317,9 @@ def test_the_server_has_memory_for_its_image_work_and_a_writable_tmp() -> None:
     volumes = {v["name"]: v for v in server()["spec"]["template"]["spec"]["volumes"]}
     (mount,) = container["volumeMounts"]
 
-    assert 400 <= mebibytes(resources["limits"]["memory"]) <= 512
+    # Two general workers each decoding a 50-megapixel image (~450 MiB apiece, measured on the
+    # hostile-container test's 49 MP PNG) beside the server at its peak (~330 MiB).
+    assert mebibytes(resources["limits"]["memory"]) >= 2 * 450 + 330
     assert mebibytes(resources["requests"]["memory"]) <= mebibytes(resources["limits"]["memory"])
     assert mount["mountPath"] == "/tmp"
     assert "emptyDir" in volumes[mount["name"]]
