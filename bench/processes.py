@@ -1,118 +1,157 @@
-"""The processes a benchmark run drives: the fake OpenRouter and the server, plus an RSS probe."""
+"""Starting and stopping the processes under test: the timed upstream, our server, the floor.
+
+Each runs as its own subprocess, as in production, so the client's work and the upstream's
+never share the server's interpreter. Their stderr goes to log files under the results
+directory, never to the terminal the table is printed on. The servers see only the variables
+set here (the caller's IMAGE_MCP_* and OPENROUTER_* are dropped) and run outside the checkout,
+so no `.env` file changes what is measured.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
-import psutil
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.fake_openrouter import FAKE_API_KEY
+
+from .clients import StdioSession
+from .upstream import LATENCY_PATH, RECORDS_PATH
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+# The default cap (16 upstream calls at once) would make 50 clients queue; the benchmark
+# measures the server's own cost, not the operator's cost cap.
+MAX_CONCURRENCY = 64
+OURS = ("-m", "openrouter_image_mcp")
+FLOOR = ("-m", "bench.floor")
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    base_url: str
+    pid: int
+
+    @property
+    def root(self) -> str:
+        return self.base_url.removesuffix("/api/v1")
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Every completion the upstream answered since the last drain."""
+        return httpx.get(self.root + RECORDS_PATH, timeout=30).json()
+
+    def set_latency(self, latency_s: float) -> None:
+        httpx.put(self.root + LATENCY_PATH, json={"latency_s": latency_s}, timeout=30)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpServer:
+    base_url: str
+    pid: int
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.base_url}/mcp"
 
 
 @contextmanager
-def fake_openrouter(latency_s: float) -> Iterator[str]:
-    """The fake upstream as its own process (so its CPU is not the server's); its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openrouter", "--port", "0", "--latency", str(latency_s)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
+def running_upstream(latency_s: float, logs: Path) -> Iterator[Upstream]:
+    command = [sys.executable, "-m", "bench.upstream", "--latency", str(latency_s)]
+    log = logs / "upstream.log"
+    with _started(command, REPO_ROOT, dict(os.environ), log, read_stdout=True) as process:
         assert process.stdout is not None
-        yield process.stdout.readline().strip()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+        line = process.stdout.readline().strip()
+        if not line.startswith("http://"):
+            raise RuntimeError(f"the fake upstream did not start; see {log}")
+        yield Upstream(base_url=line, pid=process.pid)
 
 
-def server_env(base_url: str, inputs: Path, **extra: str) -> dict[str, str]:
-    """Settings that measure the server's own work: no cache, no rate limit, quiet logs."""
+def server_environment(upstream: Upstream, file_root: Path) -> dict[str, str]:
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.upper().startswith(("IMAGE_MCP_", "OPENROUTER_"))
+    }
     return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(REPO),
+        **inherited,
+        "PYTHONPATH": str(REPO_ROOT),
         "FASTMCP_CHECK_FOR_UPDATES": "off",
-        "OPENROUTER_API_KEY": "sk-or-v1-" + "f4ke" * 16,
-        "OPENROUTER_BASE_URL": base_url,
-        "IMAGE_MCP_FILE_ROOTS": str(inputs),
-        "IMAGE_MCP_CACHE_TTL_S": "0",
+        "OPENROUTER_API_KEY": FAKE_API_KEY,
+        "OPENROUTER_BASE_URL": upstream.base_url,
+        "IMAGE_MCP_FILE_ROOTS": str(file_root),
+        "IMAGE_MCP_CACHE_TTL_S": "0",  # every call does the full work
         "IMAGE_MCP_RATE_LIMIT": "1000000/minute",
-        "IMAGE_MCP_MAX_CONCURRENCY": "64",
+        "IMAGE_MCP_MAX_CONCURRENCY": str(MAX_CONCURRENCY),
         "IMAGE_MCP_LOG_LEVEL": "WARNING",
-        **extra,
     }
 
 
 @contextmanager
-def http_server(env: dict[str, str], port: int) -> Iterator[tuple[str, int]]:
-    """The server over streamable HTTP; its base URL and pid."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "openrouter_image_mcp", "--port", str(port)],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+def running_http(
+    module: tuple[str, ...], env: dict[str, str], workdir: Path, log: Path
+) -> Iterator[HttpServer]:
+    """`module` (OURS or FLOOR) serving streamable HTTP on a free port until the block ends."""
+    port = free_port()
+    command = [sys.executable, *module, "--transport", "http", "--port", str(port)]
+    with _started(command, workdir, env, log) as process:
+        _wait_listening(port, process, log)
+        yield HttpServer(base_url=f"http://127.0.0.1:{port}", pid=process.pid)
+
+
+def stdio_session(
+    module: tuple[str, ...], env: dict[str, str], workdir: Path, log: Any
+) -> StdioSession:
+    """`module` (OURS or FLOOR) over stdio; `log` is an open file for its stderr."""
+    command = [sys.executable, *module, "--transport", "stdio"]
+    return StdioSession(command, env, str(workdir), log)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def _started(
+    command: list[str], workdir: Path, env: dict[str, str], log: Path, *, read_stdout: bool = False
+) -> Iterator[subprocess.Popen[str]]:
+    """`command` running with its stderr (and stdout, unless read here) in `log`."""
+    with log.open("ab") as output:
+        stdout = subprocess.PIPE if read_stdout else output
+        process = subprocess.Popen(
+            command, cwd=workdir, env=env, stdout=stdout, stderr=output, text=True
+        )
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("the server did not start")
-        yield base, process.pid
+        yield process
     finally:
         process.terminate()
-        process.wait(timeout=40)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
-class PeakRss:
-    """Samples the resident memory of a process and its children (the image workers), summed,
-    every 10 ms in a thread; `peak_mb` since `reset`."""
-
-    def __init__(self, pid: int) -> None:
-        self._process = psutil.Process(pid)
-        self._peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def reset(self) -> None:
-        self._peak = 0
-
-    @property
-    def peak_mb(self) -> float:
-        return self._peak / 2**20
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.01):
-            try:
-                tree = [self._process, *self._process.children(recursive=True)]
-            except psutil.Error:
-                return
-            self._peak = max(self._peak, sum(_rss(process) for process in tree))
-
-
-def _rss(process: psutil.Process) -> int:
-    try:
-        return process.memory_info().rss
-    except psutil.Error:  # exited between listing and reading
-        return 0
+def _wait_listening(port: int, process: subprocess.Popen[str], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with code {process.returncode}; see {log}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            time.sleep(0.05)
+        else:
+            return
+    raise RuntimeError(f"the server did not listen within {START_TIMEOUT_S:g} s; see {log}")

@@ -1,13 +1,21 @@
 """Encoding a prepared picture in the format its content calls for, within the byte limit.
 
-Graphics (screenshots, text, diagrams) go out as lossless WebP, never as JPEG, whose ringing
-blurs small text. Measured on a 2560x1600 screenshot: lossless WebP at method=1, quality=0 gave
-124 KB in 77 ms; PNG gave 346 KB in 127 ms at compress_level=1 and 279 KB at level 6. On real
-documentation screenshots method 1 is 2-10x smaller than method 0 at about the same speed, but
-on many-colour content it falls off a cliff (a 2000x1500 gradient: 377 ms against 39 ms; a
-photo: 1.8 s against 0.17 s), so smooth graphics get method 0. Photographs go out as JPEG at
-IMAGE_MCP_JPEG_QUALITY, transparency composited onto white. Over IMAGE_MCP_MAX_IMAGE_BYTES,
-lossless gives way to JPEG, and JPEG quality steps down, before giving up.
+Chosen by measurement (`python -m bench.encodings`; the README's performance section has the
+table): for each class and model size, the CPU time of the encode plus the bytes at
+100 Mbit/s (1 MB = 80 ms), among the encodings that keep screenshot text as legible (words
+tesseract reads back) as a lossless copy of the same pixels, and photos above 38 dB PSNR.
+- Opaque graphics (screenshots, text, charts) go out as JPEG 4:4:4 at quality 95: on a
+  2560x1600 screenshot at 2048 px, 28 ms and 1.19 MB against 124-138 ms and 0.6-0.8 MB for
+  lossless WebP (PNG at zlib-ng level 1: 136 ms, 1.06 MB), with the same words read. Full
+  chroma keeps coloured text and thin lines sharp. At the smaller sizes OpenAI and Claude
+  models get, text is 6-7 px high and lower qualities start losing words (85 at 1568 px).
+- Graphics with transparency stay lossless WebP, so alpha survives; method 1 is 2-10x
+  smaller than method 0 on UI at about the same speed but falls off a cliff on many-colour
+  content (a 2000x1500 gradient: 377 ms against 39 ms), so smooth graphics get method 0.
+- Photographs go out as JPEG 4:2:0 at IMAGE_MCP_JPEG_QUALITY (42-45 dB at 85), transparency
+  composited onto white.
+Over IMAGE_MCP_MAX_IMAGE_BYTES, lossless gives way to JPEG, and JPEG quality steps down,
+before giving up.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ _LOSSLESS_WEBP_OPTIONS = {
     Content.GRAPHICS: {"lossless": True, "quality": 0, "method": 1},
     Content.SMOOTH_GRAPHICS: {"lossless": True, "quality": 0, "method": 0},
 }
+_GRAPHICS_JPEG_QUALITY = 95
+_FULL_CHROMA, _HALF_CHROMA = 0, 2  # Pillow's JPEG subsampling: 4:4:4 and 4:2:0
 _FALLBACK_QUALITIES = (70, 50, 30)
 
 
@@ -40,20 +50,25 @@ class Encoded:
 
 def encode_image(image: Image.Image, settings: PreparationSettings) -> Encoded:
     """`image` (L, LA, RGB or RGBA) as WEBP or JPEG bytes of at most max_image_bytes."""
-    lossless_options = _LOSSLESS_WEBP_OPTIONS.get(classify(image))
-    if lossless_options is not None:
-        encoded = _encode(image, "WEBP", lossless_options)
+    content = classify(image)
+    if content is Content.PHOTO:
+        return _jpeg_within_limit(image, settings.jpeg_quality, _HALF_CHROMA, settings)
+    if image.mode in ("LA", "RGBA"):
+        encoded = _encode(image, "WEBP", _LOSSLESS_WEBP_OPTIONS[content])
         if len(encoded.data) <= settings.max_image_bytes:
             return encoded
         logger.debug("lossless is %d bytes, over the limit: trying JPEG", len(encoded.data))
-    return _jpeg_within_limit(image, settings)
+    return _jpeg_within_limit(image, _GRAPHICS_JPEG_QUALITY, _FULL_CHROMA, settings)
 
 
-def _jpeg_within_limit(image: Image.Image, settings: PreparationSettings) -> Encoded:
+def _jpeg_within_limit(
+    image: Image.Image, preferred_quality: int, subsampling: int, settings: PreparationSettings
+) -> Encoded:
     opaque = flattened_on_white(image)
     try:
-        for quality in _qualities(settings.jpeg_quality):
-            encoded = _encode(opaque, "JPEG", {"quality": quality})
+        for quality in _qualities(preferred_quality):
+            options = {"quality": quality, "subsampling": subsampling}
+            encoded = _encode(opaque, "JPEG", options)
             if len(encoded.data) <= settings.max_image_bytes:
                 return encoded
     finally:

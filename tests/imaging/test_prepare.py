@@ -6,7 +6,7 @@ import hashlib
 import io
 
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, JpegImagePlugin
 
 from openrouter_image_mcp.errors import ErrorCode, ToolFailure
 from openrouter_image_mcp.imaging import (
@@ -44,6 +44,15 @@ def _exif(orientation: int) -> bytes:
 
 def _is_lossless_webp(payload: bytes) -> bool:
     return payload[:4] == b"RIFF" and payload[8:12] == b"WEBP" and b"VP8L" in payload[12:40]
+
+
+FULL_CHROMA, HALF_CHROMA = 0, 2  # what JpegImagePlugin.get_sampling says for 4:4:4 and 4:2:0
+
+
+def _jpeg_sampling(prepared: PreparedImage) -> int:
+    with Image.open(io.BytesIO(sent_bytes(prepared))) as sent:
+        assert sent.format == "JPEG"
+        return JpegImagePlugin.get_sampling(sent)
 
 
 # --- pass-through -----------------------------------------------------------------------------
@@ -219,14 +228,27 @@ def test_colour_profiles_are_kept_when_reencoding(settings: Settings) -> None:
 # --- encoding by content -------------------------------------------------------------------------
 
 
-def test_screenshots_are_sent_lossless_and_photos_as_jpeg(settings: Settings) -> None:
+def test_screenshots_go_out_as_full_chroma_jpeg_and_photos_as_subsampled_jpeg(
+    settings: Settings,
+) -> None:
     target = SizeTarget("default", 400, None)
     shot = prepare_image(encoded(screenshot(800, 500), "PNG"), target, settings)
     picture = prepare_image(encoded(photo(800, 500), "PNG"), target, settings)
 
-    assert shot.sent.format == "WEBP"
-    assert _is_lossless_webp(sent_bytes(shot))
-    assert picture.sent.format == "JPEG"
+    assert _jpeg_sampling(shot) == FULL_CHROMA
+    assert _jpeg_sampling(picture) == HALF_CHROMA
+
+
+def test_graphics_use_quality_95_whatever_the_photo_quality(
+    make_settings: MakeSettings,
+) -> None:
+    picture = screenshot(800, 500)
+    target = SizeTarget("default", 800, None)
+    raw = encoded(picture, "BMP")  # never passed through
+
+    prepared = prepare_image(raw, target, make_settings(jpeg_quality=40))
+
+    assert sent_bytes(prepared) == encoded(picture, "JPEG", quality=95, subsampling=0)
 
 
 def _gradient(width: int, height: int) -> Image.Image:
@@ -257,11 +279,22 @@ def test_content_classifier(image: Image.Image, content: Content) -> None:
     assert classify(image) is content
 
 
-def test_smooth_graphics_are_lossless_too(settings: Settings) -> None:
+def test_smooth_graphics_go_out_as_full_chroma_jpeg_too(settings: Settings) -> None:
     prepared = prepare_image(encoded(_gradient(600, 400), "BMP"), TARGET, settings)
 
-    assert prepared.sent.format == "WEBP"
+    assert _jpeg_sampling(prepared) == FULL_CHROMA
+
+
+def test_transparent_graphics_stay_lossless(settings: Settings) -> None:
+    transparent = screenshot(600, 400).convert("RGBA")
+    transparent.paste((0, 0, 0, 0), (0, 0, 100, 100))
+
+    prepared = prepare_image(
+        encoded(transparent, "PNG"), SizeTarget("default", 300, None), settings
+    )
+
     assert _is_lossless_webp(sent_bytes(prepared))
+    assert sent_image(prepared).getpixel((10, 10))[3] == 0
 
 
 def test_jpeg_quality_steps_down_to_meet_the_byte_limit(make_settings: MakeSettings) -> None:
@@ -325,10 +358,9 @@ def test_shrinking_takes_a_cheap_halving_only_within_5_percent_of_the_target(
 
 
 @pytest.fixture(scope="module")
-def wide_screenshot() -> tuple[bytes, int]:
-    """A 2560x1600 UI with 11 px text, as PNG, and the size of a plain PNG save of it."""
-    raw = encoded(screenshot(2560, 1600, text_px=11), "PNG")
-    return raw, len(raw)
+def wide_screenshot() -> bytes:
+    """A 2560x1600 UI with 11 px text, as PNG."""
+    return encoded(screenshot(2560, 1600, text_px=11), "PNG")
 
 
 @pytest.mark.parametrize(
@@ -341,15 +373,12 @@ def wide_screenshot() -> tuple[bytes, int]:
     ],
 )
 def test_screenshot_text_stays_legible_where_the_model_can_see_it(
-    model: str, detail: str, wide_screenshot: tuple[bytes, int], settings: Settings
+    model: str, detail: str, wide_screenshot: bytes, settings: Settings
 ) -> None:
-    raw, plain_png_bytes = wide_screenshot
+    prepared = _prepare_for(wide_screenshot, model, detail, settings)
 
-    prepared = _prepare_for(raw, model, detail, settings)
-
-    assert prepared.sent.format == "WEBP"
+    assert _jpeg_sampling(prepared) == FULL_CHROMA
     assert prepared.sent.height / 1600 * 11 >= 8
-    assert prepared.sent.bytes < plain_png_bytes
 
 
 @pytest.mark.parametrize(
@@ -360,16 +389,13 @@ def test_screenshot_text_stays_legible_where_the_model_can_see_it(
     ],
 )
 def test_screenshots_reach_tile_and_standard_claude_models_at_their_full_view(
-    model: str, model_view: tuple[int, int], wide_screenshot: tuple[bytes, int], settings: Settings
+    model: str, model_view: tuple[int, int], wide_screenshot: bytes, settings: Settings
 ) -> None:
-    raw, plain_png_bytes = wide_screenshot
-
-    prepared = _prepare_for(raw, model, "auto", settings)
+    prepared = _prepare_for(wide_screenshot, model, "auto", settings)
 
     # These models never look at more than this; the text is as legible as they allow.
     assert (prepared.sent.width, prepared.sent.height) == model_view
-    assert prepared.sent.format == "WEBP"
-    assert prepared.sent.bytes < plain_png_bytes
+    assert _jpeg_sampling(prepared) == FULL_CHROMA
 
 
 def _prepare_for(raw: bytes, model: str, detail: str, settings: Settings) -> PreparedImage:
