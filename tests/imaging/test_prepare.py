@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 
 import pytest
@@ -72,7 +71,6 @@ def test_fitting_images_are_sent_byte_for_byte(
     assert prepared.passthrough is True
     assert prepared.mime == mime
     assert sent_bytes(prepared) == raw
-    assert prepared.digest == hashlib.sha256(raw).hexdigest()
     assert prepared.sent == prepared.received
 
 
