@@ -106,24 +106,48 @@ def imported_distributions(*folders: str) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for folder in folders:
         for path in sorted((ROOT / folder).rglob("*.py")):
-            for module in top_level_imports(path):
-                if module in sys.stdlib_module_names or module in {"openrouter_image_mcp", folder}:
+            for module in imported_modules(path):
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in {"openrouter_image_mcp", folder}:
                     continue
-                assert module in owners, f"{path.relative_to(ROOT)} imports {module}: not installed"
-                for owner in map(canonicalize_name, owners[module]):
+                assert top in owners, f"{path.relative_to(ROOT)} imports {top}: not installed"
+                for owner in map(canonicalize_name, shipping(module, owners[top])):
                     name = SHIPPED_BY.get(owner, owner)
                     found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
     return found
 
 
-def top_level_imports(path: Path) -> set[str]:
+def imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports, in full (`from a import b` imports a.b when b is one)."""
     modules = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            modules |= {alias.name.split(".")[0] for alias in node.names}
+            modules |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            modules.add(node.module.split(".")[0])
+            modules.add(node.module)
+            modules |= {f"{node.module}.{alias.name}" for alias in node.names}
     return modules
+
+
+def shipping(module: str, candidates: list[str]) -> list[str]:
+    """The distributions among `candidates` that ship `module`: all of them for a package of
+    one distribution, the one with the module's files for a namespace package several share
+    (opentelemetry-api ships opentelemetry.trace, opentelemetry-sdk opentelemetry.sdk)."""
+    if len(set(candidates)) == 1:
+        return candidates
+    if "." not in module:
+        # The namespace itself holds no code (`from opentelemetry import trace` imports the
+        # submodule, which says who ships it).
+        return []
+    path = module.replace(".", "/")
+    return [
+        name
+        for name in candidates
+        if any(
+            str(file).startswith(f"{path}/") or str(file) == f"{path}.py"
+            for file in distribution(name).files or ()
+        )
+    ]
 
 
 @cache
