@@ -93,8 +93,10 @@ def test_the_wheel_carries_complete_metadata(wheel: Path) -> None:
 def test_the_wheel_declares_what_pyproject_declares(wheel: Path) -> None:
     declared = {Requirement(r).name for r in wheel_metadata(wheel).get_all("Requires-Dist")}
     expected = {Requirement(r).name for r in PROJECT["dependencies"]}
-    expected |= {Requirement(r).name for r in PROJECT["optional-dependencies"]["test"]}
+    for extra in PROJECT["optional-dependencies"].values():
+        expected |= {Requirement(r).name for r in extra}
     assert declared == expected
+    assert set(wheel_metadata(wheel).get_all("Provides-Extra")) == {"otel", "test"}
 
 
 # --- Dependencies ------------------------------------------------------------------------------
@@ -159,12 +161,28 @@ def requirements(group: str) -> dict[str, Requirement]:
 
 
 def test_every_package_the_server_imports_is_a_declared_dependency() -> None:
+    # The `otel` extra's packages are imported only when tracing is asked for (export.py).
+    declared = requirements("runtime") | requirements("otel")
     undeclared = {
         name: sorted(paths)
         for name, paths in imported_distributions("openrouter_image_mcp").items()
-        if name not in requirements("runtime")
+        if name not in declared
     }
     assert not undeclared, f"add these to [project] dependencies: {undeclared}"
+    optional = {
+        name: sorted(paths)
+        for name, paths in imported_distributions("openrouter_image_mcp").items()
+        if name in requirements("otel")
+    }
+    assert set(optional) == set(requirements("otel")), "the otel extra installs unused packages"
+    assert {path for paths in optional.values() for path in paths} == {
+        "openrouter_image_mcp/telemetry/export.py"
+    }
+
+
+def test_the_tests_run_with_the_otel_extra() -> None:
+    otel = {str(requirement) for requirement in requirements("otel").values()}
+    assert otel <= {str(requirement) for requirement in requirements("test").values()}
 
 
 def test_every_package_the_tests_import_is_declared() -> None:
