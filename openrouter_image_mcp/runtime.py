@@ -39,7 +39,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     loader = ImageLoader(settings)
     openrouter = OpenRouterClient(settings)
     image_workers = ImageWorkers(settings)
-    metrics = Metrics(per_client=settings.metrics_per_client)
+    metrics = Metrics(settings)
     metrics.watch_queue("image_workers", image_workers.waiting)
     try:
         async with (

@@ -23,6 +23,7 @@ from prometheus_client import (
 )
 
 from ..errors import ToolFailure
+from ..settings import Settings
 
 # The `_created` series would double the number of series for no use on a dashboard.
 disable_created_metrics()
@@ -38,10 +39,10 @@ Queue = Literal["upstream_slots", "image_workers"]
 
 
 class Metrics:
-    def __init__(self, *, per_client: bool = False) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._per_client = per_client
-        client = ["client"] if per_client else []
+        self._per_client = settings.metrics_per_client
+        client = ["client"] if self._per_client else []
         registry = self.registry
         self._calls = Counter(
             "image_mcp_tool_calls",
@@ -103,6 +104,19 @@ class Metrics:
             ["queue"],
             registry=registry,
         )
+        budgets = Gauge(
+            "image_mcp_daily_budget_usd",
+            "The daily spend limits in US dollars, by scope: client (IMAGE_MCP_BUDGET_USD_PER_DAY, "
+            "each client's) and server (IMAGE_MCP_GLOBAL_BUDGET_USD_PER_DAY); absent when unset.",
+            ["scope"],
+            registry=registry,
+        )
+        for scope, usd in (
+            ("client", settings.budget_usd_per_day),
+            ("server", settings.global_budget_usd_per_day),
+        ):
+            if usd is not None:
+                budgets.labels(scope).set(usd)
         ProcessCollector(registry=registry)
 
     def observe_call(

@@ -192,6 +192,7 @@ async def test_counters_move_by_exactly_what_the_calls_did(fake: FakeOpenRouter)
         assert metrics.value("image_mcp_stage_seconds_count", stage=stage) == count
         assert metrics.value("image_mcp_stage_seconds_sum", stage=stage) > 0
     assert metrics.series(REFUSALS) == {}
+    assert metrics.series("image_mcp_daily_budget_usd") == {}  # none set
     for queue in ("upstream_slots", "image_workers"):
         assert metrics.value("image_mcp_queue_depth", queue=queue) == 0
     assert metrics.series("image_mcp_queue_depth")  # present even when empty
@@ -212,6 +213,22 @@ async def test_with_metrics_per_client_calls_and_spend_carry_the_client(
     )
     labelled = {s.name for s in metrics.samples if "client" in s.labels}
     assert labelled == {CALLS, "image_mcp_upstream_cost_usd_total"}
+
+
+async def test_the_daily_budgets_are_shown_beside_the_spend(fake: FakeOpenRouter) -> None:
+    settings = fake.settings(
+        auth_tokens=TOKENS,
+        budget_usd_per_day=2.5,
+        global_budget_usd_per_day=40,
+        shutdown_grace_s=1,
+    )
+    async with serving(settings) as url, httpx.AsyncClient(base_url=url) as http:
+        metrics = await scrape(http)
+
+    assert metrics.series("image_mcp_daily_budget_usd") == {
+        (("scope", "client"),): 2.5,
+        (("scope", "server"),): 40,
+    }
 
 
 async def over_rate_limit(client: Client, fake: FakeOpenRouter) -> None:
