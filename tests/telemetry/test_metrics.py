@@ -199,6 +199,26 @@ async def test_counters_move_by_exactly_what_the_calls_did(fake: FakeOpenRouter)
     assert not [s for s in metrics.samples if "client" in s.labels]  # no client names
 
 
+async def test_a_request_cut_off_by_the_deadline_is_counted_with_what_it_was_charged(
+    fake: FakeOpenRouter,
+) -> None:
+    # Nobody knows what a request cut off mid-answer cost: it is charged its worst case, in
+    # the metrics as in /usage (though the call's _meta reports no usage at all).
+    settings = fake.settings(auth_tokens=TOKENS, upstream_timeout_s=1, shutdown_grace_s=1)
+    async with server(settings) as (client, http):
+        fake.script(KeepAlive(seconds=3))
+        result = await call(client, 1)
+        metrics = await scrape(http)
+        usage = (await http.get("/usage", headers=auth(ALICE_TOKEN))).json()
+
+    assert result.structured_content["error"]["code"] == "UPSTREAM_TIMEOUT"
+    assert metrics.series(UPSTREAM) == {(("code", "UPSTREAM_TIMEOUT"),): 1}
+    assert metrics.value(CALLS, tool=GENERAL, code="UPSTREAM_TIMEOUT") == 1
+    charged = metrics.value("image_mcp_upstream_cost_usd_total")
+    assert charged > 0
+    assert charged == pytest.approx(usage["clients"]["alice"]["spend_usd"], abs=1e-9)
+
+
 async def test_with_metrics_per_client_calls_and_spend_carry_the_client(
     fake: FakeOpenRouter,
 ) -> None:
