@@ -36,8 +36,10 @@ from tests.fake_openrouter import (
     invalid_json,
     rate_limited,
 )
+from tests.helpers import ImageWorkerWatch, data_url, noise_png
 from tests.telemetry.helpers import Scrape, scrape
 
+LARGE = noise_png(700, 600)  # over the 1 MiB the express image worker takes
 GENERAL = "analyze_image"
 WEBPAGE = "analyze_webpage_screenshot"
 CALLS = "image_mcp_tool_calls_total"
@@ -312,6 +314,35 @@ async def test_calls_waiting_for_an_upstream_slot_are_the_queue_depth(
     assert metrics.value("image_mcp_queue_depth", queue="upstream_slots") == 1
     assert not any(result.is_error for result in results)
     assert after.value("image_mcp_queue_depth", queue="upstream_slots") == 0
+
+
+async def test_calls_waiting_for_an_image_worker_are_the_queue_depth(
+    fake: FakeOpenRouter,
+) -> None:
+    # One general worker and the express one, both holding a small image's job (stopped with
+    # SIGSTOP): a third small image waits for either.
+    settings = fake.settings(auth_tokens=TOKENS, image_workers=1, cache_ttl_s=0, shutdown_grace_s=1)
+    watch = ImageWorkerWatch()
+    async with server(settings) as (client, http):
+        await call(client, 1)  # starts the express worker
+        large = await client.call_tool("analyze_image", {"image_path": data_url(LARGE)})
+        assert not large.is_error  # started the general worker
+        with watch.parked() as workers:
+            assert len(workers) == 2
+            holding = [asyncio.create_task(call(client, seed)) for seed in (2, 3)]
+            await asyncio.sleep(0.5)  # both jobs reach the stopped workers
+            waiting = asyncio.create_task(call(client, 4))
+            for _ in range(200):
+                metrics = await scrape(http)
+                if metrics.value("image_mcp_queue_depth", queue="image_workers") == 1:
+                    break
+                await asyncio.sleep(0.01)
+        results = await asyncio.gather(*holding, waiting)
+        after = await scrape(http)
+
+    assert metrics.value("image_mcp_queue_depth", queue="image_workers") == 1
+    assert not any(result.is_error for result in results)
+    assert after.value("image_mcp_queue_depth", queue="image_workers") == 0
 
 
 async def test_a_call_that_waits_too_long_for_a_slot_is_an_upstream_queue_refusal(
