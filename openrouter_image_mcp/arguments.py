@@ -6,7 +6,8 @@ documentation URLs, no error code), built for every problem: one call with 1.4 m
 unknown arguments made a 293 MB answer. `ArgumentGuard` refuses unknown arguments before
 validation, at a cost that does not grow with their number, rewrites the failures pydantic
 reports, names the first few problems only, and counts the refused call against the caller's
-rate limit like any other call, so a client sending bad calls in a loop is told to stop.
+rate limit like any other call, so a client sending bad calls in a loop is told to stop (and
+in the logs and metrics as a call).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from pydantic import ValidationError as PydanticValidationError
 from .analysis.pipeline import error_result
 from .errors import ErrorCode, ToolFailure
 from .logs import CALL_LOGGER
+from .telemetry import spans
+from .telemetry.metrics import TOTAL, Metrics
 from .tools import client_name, runtime_of
 
 call_logger = logging.getLogger(CALL_LOGGER)
@@ -53,11 +56,12 @@ class ArgumentGuard(Middleware):
                 return await call_next(context)
             except ValidationError as error:
                 failure = validation_failure(error.__cause__, tool)
+        runtime = runtime_of(server)
         try:
-            await runtime_of(server).cost.admit(client_name(), tool.name)
+            await runtime.cost.admit(client_name(), tool.name)
         except ToolFailure as refused:  # over the rate limit or budget: that comes first
             failure = refused
-        log_refusal(tool.name, failure, started)
+        record_refusal(runtime.metrics, tool.name, failure, started)
         return error_result(failure)
 
 
@@ -169,14 +173,13 @@ def printable(text: str) -> str:
     return visible + ("..." if len(text) > MAX_QUOTED_CHARS else "")
 
 
-def log_refusal(tool: str, failure: ToolFailure, started: float) -> None:
+def record_refusal(metrics: Metrics, tool: str, failure: ToolFailure, started: float) -> None:
+    """Log, count and trace a refused call as the tool calls that ran are."""
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    client = client_name()
     call_logger.info(
         "tool call",
-        extra={
-            "client": client_name(),
-            "tool": tool,
-            "code": str(failure.code),
-            "latency_ms": latency_ms,
-        },
+        extra={"client": client, "tool": tool, "code": str(failure.code), "latency_ms": latency_ms},
     )
+    metrics.observe_call(tool, failure.code, client, {TOTAL: latency_ms})
+    spans.annotate_call(failure.code)

@@ -10,7 +10,7 @@ question IMAGE_MCP_MAX_QUESTION_CHARS allows, made of nothing but separators, pl
 envelope) is answered 413 with a
 JSON-RPC error carrying INVALID_INPUT, and counted against the caller's rate limit for the
 tool it names (one bucket for bodies naming none), so a client that keeps sending them ends
-up RATE_LIMITED.
+up RATE_LIMITED; the metrics count it as a call of that tool (or of "(unnamed)").
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .analysis.pipeline import MAX_MODEL_ID_CHARS
 from .errors import ErrorCode, ToolFailure
 from .logs import CALL_LOGGER
+from .telemetry.metrics import TOTAL, Metrics
 from .tools import LOCAL_CLIENT
 
 call_logger = logging.getLogger(CALL_LOGGER)
@@ -48,10 +50,17 @@ class JsonShapeGuard:
     """ASGI middleware inside the SDK's body limit: the body it sees is complete and bounded."""
 
     def __init__(
-        self, app: ASGIApp, admit: Admit, tools: frozenset[str], *, max_question_chars: int
+        self,
+        app: ASGIApp,
+        admit: Admit,
+        tools: frozenset[str],
+        *,
+        max_question_chars: int,
+        metrics: Metrics,
     ) -> None:
         self.app = app
         self._admit = admit
+        self._metrics = metrics
         self._tools = tools
         # Above anything a valid call can hold: a question and a model id made of nothing but
         # commas and colons, plus the envelope.
@@ -62,13 +71,14 @@ class JsonShapeGuard:
             await self.app(scope, receive, send)
             return
         messages = await read_request(receive)
+        received = time.perf_counter()
         body = b"".join(message.get("body", b"") for message in messages)
         if body.count(b",") + body.count(b":") <= self.max_separators:
             await self.app(scope, replay(messages, receive), send)
             return
-        await self._refuse(scope, body, send)
+        await self._refuse(scope, body, send, received)
 
-    async def _refuse(self, scope: Scope, body: bytes, send: Send) -> None:
+    async def _refuse(self, scope: Scope, body: bytes, send: Send, received: float) -> None:
         client, tool = client_of(scope), self._tool_named(body)
         failure = ToolFailure(
             ErrorCode.INVALID_INPUT,
@@ -82,6 +92,8 @@ class JsonShapeGuard:
         call_logger.info(
             "tool call", extra={"client": client, "tool": tool, "code": str(failure.code)}
         )
+        latency_ms = (time.perf_counter() - received) * 1000
+        self._metrics.observe_call(tool, failure.code, client, {TOTAL: latency_ms})
         await send_refusal(failure, send)
 
     def _tool_named(self, body: bytes) -> str:

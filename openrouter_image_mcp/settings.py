@@ -131,6 +131,13 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_per_client: bool = Field(
+        default=False,
+        description=(
+            "Add a client label to the call and cost counters of GET /metrics: one series per "
+            "client, so only for a bounded set of clients."
+        ),
+    )
 
     # --- OAuth (hosted agents) --------------------------------------------------------------
     public_url: str | None = None

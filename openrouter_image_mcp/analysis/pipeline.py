@@ -29,6 +29,7 @@ from ..imaging.workers import EXPRESS_MAX_BYTES
 from ..logs import CALL_LOGGER
 from ..openrouter import ChatRequest, Completion, image_message
 from ..runtime import Runtime
+from ..telemetry import spans
 from .structured import request_structured
 
 logger = logging.getLogger(__name__)
@@ -172,8 +173,11 @@ class Analyzer:
             meta = {**served.meta(), "timings_ms": timer.as_meta()}
             outcome.update(code="OK", cache=served.cache, **_log_fields(meta))
             result = success_result(served.reply, meta)
-        outcome["latency_ms"] = timer.as_meta()["total"]
+        timings = timer.as_meta()
+        outcome["latency_ms"] = timings["total"]
         call_logger.info("tool call", extra=outcome)
+        self._runtime.metrics.observe_call(task.tool, outcome["code"], client, timings)
+        spans.annotate_call(outcome["code"], result.meta)
         return result
 
     async def _serve(
@@ -188,7 +192,7 @@ class Analyzer:
         await cost.admit(client, task.tool)
         mark = timer.started
 
-        loaded = await self._load(task.image_path)
+        loaded = await spans.traced("load", self._load(task.image_path))
         try:
             mark = timer.lap("load", mark)
             await progress("image loaded")
@@ -254,7 +258,9 @@ class Analyzer:
         """
         mark = time.perf_counter()
         try:
-            image = await self._prepare(loaded.take(), spec.model, task.detail)
+            image = await spans.traced(
+                "prepare", self._prepare(loaded.take(), spec.model, task.detail), model=spec.model
+            )
         finally:
             loaded.release()  # the original bytes are not needed during the model wait
         mark = timer.lap("prepare", mark)
@@ -268,7 +274,9 @@ class Analyzer:
         )
         meter.image_sizes = [(image.sent.width, image.sent.height)]
         await report_quietly(progress, "waiting on the model")
-        reply = await self._ask(request, task.output_model, image, meter)
+        reply = await spans.traced(
+            "upstream", self._ask(request, task.output_model, image, meter), model=spec.model
+        )
         timer.lap("upstream", mark)
         return reply
 

@@ -73,6 +73,7 @@ class ImageWorkers:
         self._general = tuple(_Slot() for _ in range(settings.image_workers))
         self._express = (_Slot(),)
         self._changed = anyio.Condition()
+        self._waiting = 0
 
     async def prepare(self, raw: bytes, target: SizeTarget) -> PreparedImage:
         """Prepare `raw` for `target` in a worker; raises ToolFailure like `prepare_image`."""
@@ -84,6 +85,10 @@ class ImageWorkers:
         if len(wrapped) < _WRAP_IN_THREAD_BYTES:
             return preparation.prepared(raw)
         return await anyio.to_thread.run_sync(preparation.prepared, raw)
+
+    def waiting(self) -> int:
+        """Jobs waiting for a free worker now."""
+        return self._waiting
 
     async def aclose(self) -> None:
         """Stop every worker (each finishes or is killed within a couple of seconds)."""
@@ -160,8 +165,12 @@ class ImageWorkers:
     async def _acquire(self, express: bool) -> _Slot:
         candidates = (*self._express, *self._general) if express else self._general
         async with self._changed:
-            while (slot := next((s for s in candidates if not s.busy), None)) is None:
-                await self._changed.wait()
+            self._waiting += 1
+            try:
+                while (slot := next((s for s in candidates if not s.busy), None)) is None:
+                    await self._changed.wait()
+            finally:
+                self._waiting -= 1
             slot.busy = True
             return slot
 
