@@ -133,6 +133,7 @@ async def refuse_sprawling_json(mcp_app: Starlette, mcp: FastMCP) -> None:
         runtime.cost.admit,
         tools,
         max_question_chars=runtime.settings.max_question_chars,
+        max_images=runtime.settings.max_images_per_call,
     )
 
 
