@@ -11,10 +11,12 @@ like an ordinary screenshot. The rule, decided from the header before any decodi
   monitors 3.6:1 and count as wide), so ordinary screenshots, 2560x1600 or 4K, never are.
 - Only when the whole image would be sent below LEGIBLE_SCALE, the scale at which 14 px text
   (common small text on web pages and apps) stays 9 px high. Measured with tesseract (the
-  tests' OCR helper, tests/ocr.py) on 14 px text shrunk by area averaging: 98% of the words
-  read at scale 0.8, 96% at 0.7, 94% at 0.6, 81% at 0.5, 10% at 0.4 and none at 0.23, the
-  scale of the 1280x9000 page sent whole. The bench's 2560x1600 screenshot keeps its 11 px
-  text at 8.8 px (scale 0.8) and 95% of its words.
+  tests' OCR helper, tests/ocr.py) on the 14 px text of a generated page (tests/pages.py)
+  shrunk by area averaging, words read in order: all at scale 0.8, 96% at 0.7, 92% at 9/14,
+  91% at 0.6, 84% at 0.5, under 1% at 0.4 and none at 0.23, the scale of a 1280x9000 page
+  sent whole to a 2048 px model. As 3 tiles at 9/14 that page reads 94%; as 4 full-resolution
+  tiles (detail "high"), all of it. (The bench's 2560x1600 screenshot keeps its 11 px text
+  at 8.8 px, scale 0.8, and 95% of its words.)
 - Tiles span the whole short side and cut the long side in reading order (top to bottom, or
   left to right); neighbours overlap by OVERLAP_SHARE (6%) of a tile's length, several lines
   of text, so a line cut at one tile's edge is whole in the next.
