@@ -112,9 +112,10 @@ def _tiled(
 ) -> Preparation:
     """The image shrunk once for cutting, then cut into `plan`'s tiles, each encoded within
     an equal share of the byte limit; a photograph is sent whole instead."""
+    whole_size = target.fitted_size(*_upright(image.size, orientation))
     with _decoded(image, plan.whole_target(target.family), orientation) as picture:
         if classify(picture) is Content.PHOTO:
-            with _shrunk_to(picture, target) as whole:
+            with _shrunk(picture, whole_size) as whole:
                 sent, payload = _encoded(whole, settings)
             return Preparation(received, (sent,), (payload,))
         share = PreparationLimits.of(settings).within(settings.max_image_bytes // plan.count)
@@ -132,11 +133,6 @@ def _encoded(picture: Image.Image, settings: PreparationSettings) -> tuple[Image
     encoded = encode_image(picture, settings)
     facts = ImageFacts(encoded.format, picture.width, picture.height, len(encoded.data))
     return facts, encoded.data
-
-
-def _shrunk_to(picture: Image.Image, target: SizeTarget) -> Image.Image:
-    size = target.fitted_size(*picture.size)
-    return picture if picture.size == size else _shrunk(picture, size)
 
 
 def _frames(image: ImageFile.ImageFile, structure: Structure) -> int:
