@@ -153,6 +153,8 @@ def kind_of(schema: dict[str, Any]) -> str:
         return f"{noun} of at most {longest} characters" if longest else noun
     if kind == "boolean":
         return "true or false"
+    if kind == "array" and "type" in schema.get("items", {}):
+        return f"a JSON array of {schema['items']['type']}s"
     return f"a JSON {kind}" if kind else "a valid value"
 
 

@@ -45,7 +45,7 @@ ImagePath = Annotated[
     ),
 ]
 ExtraImages = Annotated[
-    list[str] | None,
+    list[Annotated[str, Field(min_length=1)]] | None,
     Field(
         description=(
             "Further images to look at in the same request, after image_path and in this "
