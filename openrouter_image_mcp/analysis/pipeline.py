@@ -131,6 +131,18 @@ class Timer:
 
 
 @dataclass(frozen=True, slots=True)
+class Call:
+    """One tool call under way: what it asks, who pays for it, and what it reports to."""
+
+    task: AnalysisTask
+    spec: AnswerSpec
+    client: str
+    meter: CallMeter
+    timer: Timer
+    progress: Progress
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """What a successful analysis produced: the reply and everything `_meta` reports."""
 
@@ -202,33 +214,23 @@ class Analyzer:
         meter = cost.meter(client, await cost.plan(model))
         meter.check_floor(max_tokens, images=len(task.image_paths))
         await cost.admit(client, task.tool)
-        spec = answer_spec(task, model, max_tokens)
-        if task.extra_images:
-            served = await self._serve_several(task, spec, client, meter, timer, progress)
-        else:
-            served = await self._serve_one(task, spec, client, meter, timer, progress)
+        call = Call(task, answer_spec(task, model, max_tokens), client, meter, timer, progress)
+        served = await (self._serve_several(call) if task.extra_images else self._serve_one(call))
         await progress("answer validated")
         return served
 
-    async def _serve_one(
-        self,
-        task: AnalysisTask,
-        spec: AnswerSpec,
-        client: str,
-        meter: CallMeter,
-        timer: Timer,
-        progress: Progress,
-    ) -> Served:
+    async def _serve_one(self, call: Call) -> Served:
         cost = self._runtime.cost
-        loaded = await self._load(task.image_path)
+        loaded = await self._load(call.task.image_path)
         try:
-            timer.lap("load", timer.started)
-            await progress("image loaded")
+            call.timer.lap("load", call.timer.started)
+            await call.progress("image loaded")
 
             # Keyed on the bytes as loaded, before preparation (deterministic given the rest
             # of the key), so a cache hit never decodes the image.
-            key = answer_key([await self._digest(loaded.take_view())], spec, self._settings)
-            cached = await cost.cached(key, client)
+            digest = await self._digest(loaded.take_view())
+            key = answer_key([digest], call.spec, self._settings)
+            cached = await cost.cached(key, call.client)
             if cached is not None:
                 return cached
 
@@ -236,40 +238,28 @@ class Analyzer:
             # request; a call that joins one has nothing of its own to prepare.
             if cost.under_way(key):
                 loaded.release()
-            return await cost.share(
-                key, client, lambda: self._produce(loaded, task, spec, meter, timer, progress)
-            )
+            return await cost.share(key, call.client, lambda: self._produce(loaded, call))
         finally:
             loaded.release()
 
-    async def _serve_several(
-        self,
-        task: AnalysisTask,
-        spec: AnswerSpec,
-        client: str,
-        meter: CallMeter,
-        timer: Timer,
-        progress: Progress,
-    ) -> Served:
+    async def _serve_several(self, call: Call) -> Served:
         """Each image is prepared as soon as it is loaded (holding its original would take a
         slot per image), so here a cache hit has decoded them; it still costs nothing."""
-        images, digests = await self._prepare_all(task, spec.model, timer)
-        await progress("image loaded")
-        await report_quietly(progress, "image prepared")
+        images, digests = await self._prepare_all(call.task, call.spec.model, call.timer)
+        await call.progress("image loaded")
+        await report_quietly(call.progress, "image prepared")
         cost = self._runtime.cost
-        key = answer_key(digests, spec, self._settings)
-        cached = await cost.cached(key, client)
+        key = answer_key(digests, call.spec, self._settings)
+        cached = await cost.cached(key, call.client)
         if cached is not None:
             return cached
-        return await cost.share(
-            key, client, lambda: self._request(images, task, spec, meter, timer, progress)
-        )
+        return await cost.share(key, call.client, lambda: self._request(images, call))
 
     async def _prepare_all(
         self, task: AnalysisTask, model: str, timer: Timer
     ) -> tuple[list[ImageParts], list[str]]:
-        """Every image of the call prepared, in order, with the digest of its bytes as loaded;
-        the first failure (in argument order) fails the call, naming its image.
+        """Every image of the call prepared, in order, with the digest of its bytes as loaded.
+        The first bad image fails the call, named, and the others are not waited for.
 
         As many images are loaded and prepared at once as there are image workers, each
         holding a loaded-original slot only while it is loaded, as a single call does.
@@ -331,39 +321,24 @@ class Analyzer:
             raise
         return loaded
 
-    async def _produce(
-        self,
-        loaded: LoadedImage,
-        task: AnalysisTask,
-        spec: AnswerSpec,
-        meter: CallMeter,
-        timer: Timer,
-        progress: Progress,
-    ) -> Reply:
+    async def _produce(self, loaded: LoadedImage, call: Call) -> Reply:
         """Prepare the image and ask the model: the work shared by identical calls.
 
-        `progress` and `timer` belong to the call that started the work; progress is reported
-        best-effort, so that caller hanging up cannot fail the work for the others.
+        `call` is the call that started the work: its progress is reported best-effort, so
+        that caller hanging up cannot fail the work for the others.
         """
         mark = time.perf_counter()
         try:
-            image = await self._prepare(loaded.take(), spec.model, task.detail)
+            image = await self._prepare(loaded.take(), call.spec.model, call.task.detail)
         finally:
             loaded.release()  # the original bytes are not needed during the model wait
-        timer.lap("prepare", mark)
-        await report_quietly(progress, "image prepared")
-        return await self._request([image], task, spec, meter, timer, progress)
+        call.timer.lap("prepare", mark)
+        await report_quietly(call.progress, "image prepared")
+        return await self._request([image], call)
 
-    async def _request(
-        self,
-        images: list[ImageParts],
-        task: AnalysisTask,
-        spec: AnswerSpec,
-        meter: CallMeter,
-        timer: Timer,
-        progress: Progress,
-    ) -> Reply:
+    async def _request(self, images: list[ImageParts], call: Call) -> Reply:
         """Ask the model about the prepared images, in one request."""
+        task, spec, meter = call.task, call.spec, call.meter
         mark = time.perf_counter()
         inputs = [
             ImageInput(
@@ -381,9 +356,9 @@ class Analyzer:
             models=meter.models,
         )
         meter.image_sizes = [size for image in images for size in image.sizes]
-        await report_quietly(progress, "waiting on the model")
+        await report_quietly(call.progress, "waiting on the model")
         reply = await self._ask(request, task.output_model, images, meter)
-        timer.lap("upstream", mark)
+        call.timer.lap("upstream", mark)
         return reply
 
     async def _ask(
