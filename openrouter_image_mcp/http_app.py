@@ -136,6 +136,7 @@ async def refuse_sprawling_json(mcp_app: Starlette, mcp: FastMCP) -> None:
         tools,
         max_question_chars=runtime.settings.max_question_chars,
         metrics=runtime.metrics,
+        max_images=runtime.settings.max_images_per_call,
     )
 
 

@@ -6,8 +6,9 @@ runs: the MCP SDK parses a 27 MB body with 1.4 million keys in about 1.5 s on th
 JSON every value after the first follows a ',' or a ':' (or opens a nesting level, which the
 parser limits), so counting those two bytes, at C speed (about 15 ms for 27 MB), bounds what
 a body can hold without parsing it. A body over `max_separators` (room for the longest
-question IMAGE_MCP_MAX_QUESTION_CHARS allows, made of nothing but separators, plus the
-envelope) is answered 413 with a
+question IMAGE_MCP_MAX_QUESTION_CHARS allows, made of nothing but separators, for the
+separators of every image IMAGE_MCP_MAX_IMAGES_PER_CALL allows, plus the envelope) is
+answered 413 with a
 JSON-RPC error carrying INVALID_INPUT, and counted against the caller's rate limit for the
 tool it names (one bucket for bodies naming none), so a client that keeps sending them ends
 up RATE_LIMITED; the metrics count it as a call of that tool (or of "(unnamed)").
@@ -35,6 +36,9 @@ call_logger = logging.getLogger(CALL_LOGGER)
 
 # Room for the JSON-RPC envelope and the other parameters of any valid call.
 ENVELOPE_SEPARATORS = 1024
+# Room for each image a call may carry: the comma between list items, a data URL's ':' and
+# ',', a URL's query string, a file name with commas in it.
+SEPARATORS_PER_IMAGE = 64
 UNNAMED_TOOL = "(unnamed)"
 """The rate-limit bucket for refused bodies that name none of the server's tools."""
 
@@ -57,14 +61,20 @@ class JsonShapeGuard:
         *,
         max_question_chars: int,
         metrics: Metrics,
+        max_images: int,
     ) -> None:
         self.app = app
         self._admit = admit
         self._metrics = metrics
         self._tools = tools
         # Above anything a valid call can hold: a question and a model id made of nothing but
-        # commas and colons, plus the envelope.
-        self.max_separators = max_question_chars + MAX_MODEL_ID_CHARS + ENVELOPE_SEPARATORS
+        # commas and colons, every image it may carry, plus the envelope.
+        self.max_separators = (
+            max_question_chars
+            + MAX_MODEL_ID_CHARS
+            + max_images * SEPARATORS_PER_IMAGE
+            + ENVELOPE_SEPARATORS
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":

@@ -74,8 +74,14 @@ class CallMeter:
 
     @property
     def provider(self) -> dict[str, Any] | None:
-        """The `provider` preferences every request of this call must carry (max_price)."""
+        """The `provider` preferences every request of this call must carry (max_price, and
+        the operator's routing and privacy preferences)."""
         return self._plan.provider
+
+    @property
+    def models(self) -> tuple[str, ...] | None:
+        """The `models` list every request of this call carries: its model, then fallbacks."""
+        return self._plan.models
 
     async def reserve(self, request: ChatRequest) -> _Charge:
         worst = self._worst_case_usd(request)
