@@ -18,9 +18,10 @@ WORKDIR /src
 
 # Dependencies first, from uv.lock, so code changes do not reinstall them. Every file is
 # checked against the lock's hash and nothing is resolved: a rebuild of the same commit gets
-# the same packages. The `build` group is the build backend, locked the same way.
+# the same packages. The `build` group is the build backend, locked the same way; the `otel`
+# extra lets OTEL_* variables send traces (README: Tracing), imported only when they do.
 COPY pyproject.toml uv.lock ./
-RUN uv export --frozen --no-dev --group build --no-emit-project --format requirements.txt \
+RUN uv export --frozen --no-dev --group build --extra otel --no-emit-project --format requirements.txt \
         --output-file requirements.txt \
     && pip install --no-cache-dir --no-deps --require-hashes -r requirements.txt
 

@@ -4,9 +4,11 @@ as INVALID_INPUT with a one-line message naming the parameter and what it accept
 FastMCP answers a validation failure with pydantic's own text (several lines per problem,
 documentation URLs, no error code), built for every problem: one call with 1.4 million
 unknown arguments made a 293 MB answer. `ArgumentGuard` refuses unknown arguments before
-validation, at a cost that does not grow with their number, rewrites the failures pydantic
+validation, at a cost that does not grow with their number (and an extra_images list over the
+limit from its length alone), rewrites the failures pydantic
 reports, names the first few problems only, and counts the refused call against the caller's
-rate limit like any other call, so a client sending bad calls in a loop is told to stop.
+rate limit like any other call, so a client sending bad calls in a loop is told to stop (and
+in the logs and metrics as a call).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from fastmcp.tools.base import Tool, ToolResult
 from mcp_types import CallToolRequestParams
 from pydantic import ValidationError as PydanticValidationError
 
-from .analysis.pipeline import error_result
+from .analysis.pipeline import error_result, too_many_images
 from .errors import ErrorCode, ToolFailure
 from .logs import CALL_LOGGER
+from .telemetry import spans
+from .telemetry.metrics import TOTAL, Metrics
 from .tools import client_name, runtime_of
 
 call_logger = logging.getLogger(CALL_LOGGER)
@@ -47,17 +51,21 @@ class ArgumentGuard(Middleware):
         if server is None or tool is None:
             return await call_next(context)  # FastMCP reports an unknown tool itself
         started = time.perf_counter()
-        failure = unknown_arguments(context.message.arguments or {}, tool)
+        arguments = context.message.arguments or {}
+        failure = unknown_arguments(arguments, tool) or too_many_extra_images(
+            arguments, runtime_of(server).settings.max_images_per_call
+        )
         if failure is None:
             try:
                 return await call_next(context)
             except ValidationError as error:
                 failure = validation_failure(error.__cause__, tool)
+        runtime = runtime_of(server)
         try:
-            await runtime_of(server).cost.admit(client_name(), tool.name)
+            await runtime.cost.admit(client_name(), tool.name)
         except ToolFailure as refused:  # over the rate limit or budget: that comes first
             failure = refused
-        log_refusal(tool.name, failure, started)
+        record_refusal(runtime.metrics, tool.name, failure, started)
         return error_result(failure)
 
 
@@ -82,6 +90,15 @@ def unknown_arguments(arguments: dict[str, Any], tool: Tool) -> ToolFailure | No
         f"it takes {', '.join(parameters)}",
         names,
     )
+
+
+def too_many_extra_images(arguments: dict[str, Any], most: int) -> ToolFailure | None:
+    """INVALID_INPUT for an extra_images list over IMAGE_MCP_MAX_IMAGES_PER_CALL (image_path
+    included), decided from its length before any item is validated or loaded."""
+    extra = arguments.get("extra_images")
+    if isinstance(extra, list) and 1 + len(extra) > most:
+        return too_many_images(1 + len(extra), most)
+    return None
 
 
 def validation_failure(error: BaseException | None, tool: Tool) -> ToolFailure:
@@ -140,6 +157,8 @@ def kind_of(schema: dict[str, Any]) -> str:
         return f"{noun} of at most {longest} characters" if longest else noun
     if kind == "boolean":
         return "true or false"
+    if kind == "array" and "type" in schema.get("items", {}):
+        return f"a JSON array of {schema['items']['type']}s"
     return f"a JSON {kind}" if kind else "a valid value"
 
 
@@ -169,14 +188,13 @@ def printable(text: str) -> str:
     return visible + ("..." if len(text) > MAX_QUOTED_CHARS else "")
 
 
-def log_refusal(tool: str, failure: ToolFailure, started: float) -> None:
+def record_refusal(metrics: Metrics, tool: str, failure: ToolFailure, started: float) -> None:
+    """Log, count and trace a refused call as the tool calls that ran are."""
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    client = client_name()
     call_logger.info(
         "tool call",
-        extra={
-            "client": client_name(),
-            "tool": tool,
-            "code": str(failure.code),
-            "latency_ms": latency_ms,
-        },
+        extra={"client": client, "tool": tool, "code": str(failure.code), "latency_ms": latency_ms},
     )
+    metrics.observe_call(tool, failure.code, client, {TOTAL: latency_ms})
+    spans.annotate_call(failure.code)

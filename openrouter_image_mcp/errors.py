@@ -37,6 +37,9 @@ class ErrorCode(StrEnum):
     INTERNAL = "INTERNAL"
 
 
+OK = "OK"
+"""The outcome code of a call or upstream request that succeeded, in logs, metrics and traces."""
+
 # Codes where the same call may succeed later without the caller changing anything.
 RETRYABLE_CODES = frozenset(
     {

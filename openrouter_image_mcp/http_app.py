@@ -1,10 +1,11 @@
-"""The streamable-HTTP application: the MCP endpoint at /mcp plus health checks.
+"""The streamable-HTTP application: the MCP endpoint at /mcp plus health checks and metrics.
 
-Layout: an outer Starlette app serves /healthz and /readyz itself and mounts FastMCP's app for
-everything else. The health routes sit outside FastMCP's Host/Origin guard on purpose:
-orchestrators probe with whatever Host they like (a pod IP, a container name), and the answers
-carry no secrets. Everything inside the mount (/mcp and any custom route) is guarded, and /mcp
-also authenticated when tokens are configured.
+Layout: an outer Starlette app serves /healthz, /readyz and /metrics itself and mounts
+FastMCP's app for everything else. These routes sit outside FastMCP's Host/Origin guard on
+purpose: orchestrators probe and Prometheus scrapes with whatever Host they like (a pod IP, a
+container name); the health answers carry no secrets, and /metrics needs a bearer token.
+Everything inside the mount (/mcp and any custom route) is guarded, and /mcp also
+authenticated when tokens are configured.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .cost import add_usage_route
 from .json_guard import JsonShapeGuard
 from .readiness import readiness_problems
 from .settings import Settings
+from .telemetry.metrics_route import metrics_route
 from .tools import runtime_of
 
 MCP_PATH = "/mcp"
@@ -126,6 +128,8 @@ async def refuse_sprawling_json(mcp_app: Starlette, mcp: FastMCP) -> None:
         runtime.cost.admit,
         tools,
         max_question_chars=runtime.settings.max_question_chars,
+        metrics=runtime.metrics,
+        max_images=runtime.settings.max_images_per_call,
     )
 
 
@@ -160,6 +164,6 @@ def build_http_app(mcp: FastMCP, settings: Settings) -> Starlette:
             yield
 
     return Starlette(
-        routes=[*health_routes(settings), Mount("/", app=mcp_app)],
+        routes=[*health_routes(settings), metrics_route(mcp), Mount("/", app=mcp_app)],
         lifespan=lifespan,
     )

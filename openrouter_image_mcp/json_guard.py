@@ -6,11 +6,12 @@ runs: the MCP SDK parses a 27 MB body with 1.4 million keys in about 1.5 s on th
 JSON every value after the first follows a ',' or a ':' (or opens a nesting level, which the
 parser limits), so counting those two bytes, at C speed (about 15 ms for 27 MB), bounds what
 a body can hold without parsing it. A body over `max_separators` (room for the longest
-question IMAGE_MCP_MAX_QUESTION_CHARS allows, made of nothing but separators, plus the
-envelope) is answered 413 with a
+question IMAGE_MCP_MAX_QUESTION_CHARS allows, made of nothing but separators, for the
+separators of every image IMAGE_MCP_MAX_IMAGES_PER_CALL allows, plus the envelope) is
+answered 413 with a
 JSON-RPC error carrying INVALID_INPUT, and counted against the caller's rate limit for the
 tool it names (one bucket for bodies naming none), so a client that keeps sending them ends
-up RATE_LIMITED.
+up RATE_LIMITED; the metrics count it as a call of that tool (or of "(unnamed)").
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,12 +29,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .analysis.pipeline import MAX_MODEL_ID_CHARS
 from .errors import ErrorCode, ToolFailure
 from .logs import CALL_LOGGER
+from .telemetry.metrics import TOTAL, Metrics
 from .tools import LOCAL_CLIENT
 
 call_logger = logging.getLogger(CALL_LOGGER)
 
 # Room for the JSON-RPC envelope and the other parameters of any valid call.
 ENVELOPE_SEPARATORS = 1024
+# Room for each image a call may carry: the comma between list items, a data URL's ':' and
+# ',', a URL's query string, a file name with commas in it.
+SEPARATORS_PER_IMAGE = 64
 UNNAMED_TOOL = "(unnamed)"
 """The rate-limit bucket for refused bodies that name none of the server's tools."""
 
@@ -48,27 +54,41 @@ class JsonShapeGuard:
     """ASGI middleware inside the SDK's body limit: the body it sees is complete and bounded."""
 
     def __init__(
-        self, app: ASGIApp, admit: Admit, tools: frozenset[str], *, max_question_chars: int
+        self,
+        app: ASGIApp,
+        admit: Admit,
+        tools: frozenset[str],
+        *,
+        max_question_chars: int,
+        metrics: Metrics,
+        max_images: int,
     ) -> None:
         self.app = app
         self._admit = admit
+        self._metrics = metrics
         self._tools = tools
         # Above anything a valid call can hold: a question and a model id made of nothing but
-        # commas and colons, plus the envelope.
-        self.max_separators = max_question_chars + MAX_MODEL_ID_CHARS + ENVELOPE_SEPARATORS
+        # commas and colons, every image it may carry, plus the envelope.
+        self.max_separators = (
+            max_question_chars
+            + MAX_MODEL_ID_CHARS
+            + max_images * SEPARATORS_PER_IMAGE
+            + ENVELOPE_SEPARATORS
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         messages = await read_request(receive)
+        received = time.perf_counter()
         body = b"".join(message.get("body", b"") for message in messages)
         if body.count(b",") + body.count(b":") <= self.max_separators:
             await self.app(scope, replay(messages, receive), send)
             return
-        await self._refuse(scope, body, send)
+        await self._refuse(scope, body, send, received)
 
-    async def _refuse(self, scope: Scope, body: bytes, send: Send) -> None:
+    async def _refuse(self, scope: Scope, body: bytes, send: Send, received: float) -> None:
         client, tool = client_of(scope), self._tool_named(body)
         failure = ToolFailure(
             ErrorCode.INVALID_INPUT,
@@ -82,6 +102,8 @@ class JsonShapeGuard:
         call_logger.info(
             "tool call", extra={"client": client, "tool": tool, "code": str(failure.code)}
         )
+        latency_ms = (time.perf_counter() - received) * 1000
+        self._metrics.observe_call(tool, failure.code, client, {TOTAL: latency_ms})
         await send_refusal(failure, send)
 
     def _tool_named(self, body: bytes) -> str:

@@ -14,6 +14,7 @@ from .openrouter import OpenRouterClient
 from .openrouter.catalog import ModelCatalog, running_catalog
 from .settings import Settings
 from .sources import ImageLoader
+from .telemetry.metrics import Metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,8 @@ class Runtime:
     loaded_images: anyio.Semaphore
     # Model checks and prices, rate limits, budgets, the answer cache, the upstream cap.
     cost: CostControls
+    # What GET /metrics reports: this server's calls, upstream requests, spend, queues.
+    metrics: Metrics
 
 
 @asynccontextmanager
@@ -36,10 +39,12 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     loader = ImageLoader(settings)
     openrouter = OpenRouterClient(settings)
     image_workers = ImageWorkers(settings)
+    metrics = Metrics(settings)
+    metrics.watch_queue("image_workers", image_workers.waiting)
     try:
         async with (
             running_catalog(ModelCatalog(openrouter.models)) as catalog,
-            open_cost_controls(settings, catalog) as cost,
+            open_cost_controls(settings, catalog, metrics) as cost,
         ):
             yield Runtime(
                 settings=settings,
@@ -48,6 +53,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
                 image_workers=image_workers,
                 loaded_images=anyio.Semaphore(settings.image_workers),
                 cost=cost,
+                metrics=metrics,
             )
     finally:
         with anyio.CancelScope(shield=True):

@@ -8,6 +8,7 @@ from .logs import configure_logging
 from .readiness import readiness_problems
 from .server import build_server
 from .settings import Settings
+from .telemetry.export import start_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +18,7 @@ async def serve(settings: Settings) -> None:
     # Importing FastMCP (which happens with this module) gives its logger a handler of its own
     # that bypasses ours, redaction included; route it through ours again.
     configure_logging(settings)
+    start_tracing()  # only when OTEL_* variables ask for traces (README: Tracing)
     log_start_notices(settings)
     mcp = build_server(settings)
     if settings.transport == "stdio":

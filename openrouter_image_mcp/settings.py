@@ -115,6 +115,13 @@ class Settings(BaseSettings):
     )
     allowed_models: CommaList = Field(default_factory=list)
     max_question_chars: int = Field(default=10_000, ge=1)
+    # Routing and privacy: OpenRouter's `models` (fallbacks) and `provider` preferences.
+    fallback_models: CommaList = Field(default_factory=list)
+    provider_zdr: bool = False
+    provider_data_collection: Literal["allow", "deny"] | None = None
+    provider_sort: Literal["price", "throughput", "latency"] | None = None
+    provider_order: CommaList = Field(default_factory=list)
+    provider_ignore: CommaList = Field(default_factory=list)
 
     # --- Transport --------------------------------------------------------------------------
     transport: Literal["http", "stdio"] = "http"
@@ -139,6 +146,13 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_per_client: bool = Field(
+        default=False,
+        description=(
+            "Add a client label to the call and cost counters of GET /metrics: one series per "
+            "client, so only for a bounded set of clients."
+        ),
+    )
 
     # --- OAuth (hosted agents) --------------------------------------------------------------
     public_url: str | None = None
@@ -160,6 +174,7 @@ class Settings(BaseSettings):
     max_redirects: int = Field(default=5, ge=0, le=20)
     file_roots: Annotated[list[Path] | None, NoDecode] = None
     allow_filesystem_root: bool = False
+    max_images_per_call: int = Field(default=8, ge=1, le=64)
 
     # --- Image preparation ------------------------------------------------------------------
     max_edge: int | None = Field(default=None, ge=16)
@@ -168,6 +183,7 @@ class Settings(BaseSettings):
     image_workers: int = Field(default=2, ge=1, le=64)
     prepare_timeout_s: float = Field(default=10.0, gt=0, le=600)
     prepare_memory_mb: int | None = Field(default=None, ge=128)
+    max_tiles: int = Field(default=6, ge=1, le=32)
 
     # --- Cost control -----------------------------------------------------------------------
     rate_limit: str = "60/minute"
@@ -190,6 +206,9 @@ class Settings(BaseSettings):
         "blocked_hosts",
         "oauth_algorithms",
         "admin_clients",
+        "fallback_models",
+        "provider_order",
+        "provider_ignore",
         mode="before",
     )(_split_commas)
 
@@ -340,6 +359,18 @@ class Settings(BaseSettings):
                 "IMAGE_MCP_ALLOWED_MODELS does not include OPENROUTER_DEFAULT_MODEL, so every "
                 "call without a model would be refused; add the default model to the list, or "
                 "set OPENROUTER_DEFAULT_MODEL to one of the allowed models"
+            )
+        stray = [model for model in self.fallback_models if model not in self.allowed_models]
+        if self.allowed_models and stray:
+            raise ValueError(
+                "IMAGE_MCP_FALLBACK_MODELS names models IMAGE_MCP_ALLOWED_MODELS does not allow "
+                f"({', '.join(stray[:3])}); add them to the allowed models or remove them"
+            )
+        both = sorted(set(self.provider_order) & set(self.provider_ignore))
+        if both:
+            raise ValueError(
+                "IMAGE_MCP_PROVIDER_ORDER and IMAGE_MCP_PROVIDER_IGNORE both name "
+                f"{', '.join(both[:3])}; a provider cannot be preferred and skipped at once"
             )
         # Left at its default, the review length is capped by the ceiling; set, it must fit.
         review_set = "review_max_tokens" in self.model_fields_set

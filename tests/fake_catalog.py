@@ -9,8 +9,16 @@ router's are "-1"). A chat request's `model` is routed the way OpenRouter routes
 - a router (`openrouter/auto`), answered by another model at that model's price;
 - anything else is 400 "<id> is not a valid model ID".
 
-`provider.max_price` (USD per million tokens for prompt and completion, USD per request and per
-image) leaves only the endpoints within it; with none left the answer is 404.
+Each model is served by one or more endpoints (providers), each with its price, data policy
+(zero retention, whether it keeps data to train on), throughput, latency and the parameters it
+ignores. The request's `provider` object picks among them as OpenRouter's does:
+`max_price` (USD per million tokens for prompt and completion, USD per request and per image),
+`ignore`, `zdr`, `data_collection: "deny"` and `require_parameters` (an endpoint that would
+ignore a parameter the request uses, such as `response_format`) leave out endpoints; `order`
+tries the named providers first, `sort` orders the rest by price, throughput or latency. With
+none left the answer is 404. Without `require_parameters`, an endpoint that ignores
+`response_format` answers in prose, as real ones silently do. `models` lists fallbacks:
+when a model cannot be routed, the next one answers, billed at its own price.
 
 Billing counts tokens on its own, deterministically, by the providers' published rules rather
 than the server's estimator: text is a token per 4 UTF-8 bytes plus 4 per message (a
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +47,21 @@ class Endpoint:
 
     provider: str
     price_factor: float = 1.0
+    zdr: bool = False  # zero data retention
+    collects_data: bool = True  # may store prompts and train on them
+    throughput: float = 60.0  # tokens per second
+    latency_s: float = 0.8
+    ignores: frozenset[str] = frozenset()  # request parameters it silently drops
+
+    @property
+    def slug(self) -> str:
+        return self.provider.lower()
 
 
 LISTED_ONLY = (Endpoint("FakeProvider"),)
+# The default model's providers: the listed one, a private one, and a fast one.
+PRIVATE = Endpoint("PrivateProvider", zdr=True, collects_data=False, throughput=40, latency_s=1.5)
+FAST = Endpoint("FastProvider", price_factor=1.0, throughput=250, latency_s=0.3)
 
 
 @dataclass(frozen=True)
@@ -81,7 +102,12 @@ class FakeModel:
 
 
 CATALOGUE = (
-    FakeModel("google/gemini-2.5-flash", "0.0000003", "0.0000025"),
+    FakeModel(
+        "google/gemini-2.5-flash",
+        "0.0000003",
+        "0.0000025",
+        endpoints=(Endpoint("FakeProvider"), PRIVATE, FAST),
+    ),
     FakeModel("google/gemini-2.5-flash-lite", "0.0000001", "0.0000004"),
     FakeModel("google/gemini-3-flash-preview", "0.0000005", "0.000003"),
     FakeModel("google/gemini-3.1-flash-lite", "0.00000025", "0.0000015"),
@@ -109,7 +135,14 @@ CATALOGUE = (
         request="0.0002",
         image="0.0005058",
     ),
-    FakeModel("mistralai/pixtral-large-2411", "0.000002", "0.000006"),
+    FakeModel(
+        "mistralai/pixtral-large-2411",
+        "0.000002",
+        "0.000006",
+        # The first endpoint drops response_format: unless the request requires its
+        # parameters, a structured-output request gets prose from it.
+        endpoints=(Endpoint("LaxProvider", ignores=frozenset({"response_format"})), LISTED_ONLY[0]),
+    ),
     FakeModel("meta-llama/llama-3.3-70b-instruct", "0.0000001", "0.00000032", vision=False),
     FakeModel("openrouter/auto", "-1", "-1", answered_by="openai/gpt-4o"),
 )
@@ -127,6 +160,9 @@ class Routing:
     def price(self, name: str) -> float:
         listed = getattr(self.model, name)
         return float(listed) * self.endpoint.price_factor if listed else 0.0
+
+    def drops(self, parameter: str) -> bool:
+        return parameter in self.endpoint.ignores
 
     def cost(self, prompt_tokens: int, completion_tokens: int, images: int) -> float:
         return (
@@ -147,8 +183,20 @@ class Refusal:
     metadata: dict[str, Any] | None = None
 
 
-def route_model(body: dict[str, Any], has_images: bool) -> Routing | Refusal:
-    requested: str = body["model"]
+def route_request(body: dict[str, Any], has_images: bool) -> Routing | Refusal:
+    """Where a request goes: its model, or else each of its `models` fallbacks in turn; when
+    none can be routed, the last one's refusal (as OpenRouter returns the last error)."""
+    requested = [body["model"]] if isinstance(body.get("model"), str) else []
+    refusal = Refusal(400, "No models provided")
+    for model_id in dict.fromkeys([*requested, *body.get("models", [])]):
+        routed = route_model(body, model_id, has_images)
+        if isinstance(routed, Routing):
+            return routed
+        refusal = routed
+    return refusal
+
+
+def route_model(body: dict[str, Any], requested: str, has_images: bool) -> Routing | Refusal:
     base, _, suffix = requested.partition(":")
     model = BY_ID.get(requested)
     if model is None and suffix in (*ROUTING_SUFFIXES, "online"):
@@ -163,11 +211,17 @@ def route_model(body: dict[str, Any], has_images: bool) -> Routing | Refusal:
             "No endpoints found that support image input",
             {"failed_routing_step": "Filter by Image Support", "model": requested},
         )
-    endpoints = _within_max_price(model, body)
-    if not endpoints:
-        return Refusal(404, f"No endpoints found for {requested} within the requested max_price.")
+    endpoints = _allowed(model, requested, body)
+    if isinstance(endpoints, Refusal):
+        return endpoints
     plugin_usd = WEB_SEARCH_USD if suffix == "online" and model.id != requested else 0.0
-    return Routing(model, _pick(endpoints, suffix if model.id != requested else ""), plugin_usd)
+    preferred = _preferred(endpoints, _preferences(body))
+    return Routing(model, _pick(preferred, suffix if model.id != requested else ""), plugin_usd)
+
+
+def _preferences(body: dict[str, Any]) -> dict[str, Any]:
+    provider = body.get("provider")
+    return provider if isinstance(provider, dict) else {}
 
 
 def _pick(endpoints: list[Endpoint], suffix: str) -> Endpoint:
@@ -179,23 +233,67 @@ def _pick(endpoints: list[Endpoint], suffix: str) -> Endpoint:
 
 
 _PER_MILLION = {"prompt": 1e6, "completion": 1e6, "request": 1.0, "image": 1.0}
+_SORT_KEYS = {
+    "price": lambda endpoint: endpoint.price_factor,
+    "throughput": lambda endpoint: -endpoint.throughput,
+    "latency": lambda endpoint: endpoint.latency_s,
+}
 
 
-def _within_max_price(model: FakeModel, body: dict[str, Any]) -> list[Endpoint]:
-    provider = body.get("provider")
-    max_price = provider.get("max_price") if isinstance(provider, dict) else None
+def _allowed(model: FakeModel, requested: str, body: dict[str, Any]) -> list[Endpoint] | Refusal:
+    """The endpoints the request's provider preferences and parameters leave in, or the 404
+    (in the real API's words) for the filter that left none."""
+    preferences = _preferences(body)
+    ignored = {slug.lower() for slug in preferences.get("ignore", [])}
+    used = {name for name in ("response_format", "temperature") if name in body}
+    strict = bool(preferences.get("require_parameters"))
+    filters: list[tuple[Callable[[Endpoint], bool], str]] = [
+        (
+            lambda endpoint: _within_max_price(model, endpoint, preferences.get("max_price")),
+            f"No endpoints found for {requested} within the requested max_price.",
+        ),
+        (
+            lambda endpoint: endpoint.slug not in ignored,
+            "No allowed providers are available for the selected model.",
+        ),
+        (
+            lambda endpoint: (
+                (endpoint.zdr or not preferences.get("zdr"))
+                and not (endpoint.collects_data and preferences.get("data_collection") == "deny")
+            ),
+            "No endpoints found matching your data policy.",
+        ),
+        (
+            lambda endpoint: not (strict and used & endpoint.ignores),
+            "No endpoints found that can handle the requested parameters.",
+        ),
+    ]
+    endpoints = list(model.endpoints)
+    for keep, refusal in filters:
+        endpoints = [endpoint for endpoint in endpoints if keep(endpoint)]
+        if not endpoints:
+            return Refusal(404, refusal)
+    return endpoints
+
+
+def _preferred(endpoints: list[Endpoint], preferences: dict[str, Any]) -> list[Endpoint]:
+    """`endpoints` in the order they are tried: the ones `order` names first, in its order,
+    then the others, sorted if `sort` says how."""
+    sort = preferences.get("sort")
+    rest = sorted(endpoints, key=_SORT_KEYS[sort]) if sort in _SORT_KEYS else endpoints
+    ranks = {slug.lower(): rank for rank, slug in enumerate(preferences.get("order", []))}
+    return sorted(rest, key=lambda endpoint: ranks.get(endpoint.slug, len(ranks)))
+
+
+def _within_max_price(model: FakeModel, endpoint: Endpoint, max_price: object) -> bool:
     if not isinstance(max_price, dict):
-        return list(model.endpoints)
-
-    def allowed(endpoint: Endpoint) -> bool:
-        routing = Routing(model, endpoint)
-        return all(
-            routing.price(name) * scale <= float(max_price[name]) * (1 + 1e-9)
-            for name, scale in _PER_MILLION.items()
-            if name in max_price
-        )
-
-    return [endpoint for endpoint in model.endpoints if allowed(endpoint)]
+        return True
+    routing = Routing(model, endpoint)
+    return all(
+        routing.price(name) * scale <= float(max_price[name]) * (1 + 1e-9)
+        for name, scale in _PER_MILLION.items()
+        if name in max_price
+    )
 
 
 # --- Token counting -------------------------------------------------------------------------

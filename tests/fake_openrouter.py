@@ -14,6 +14,10 @@ at a time:
         ...
         assert fake.requests[-1].images[0].format == "PNG"
 
+`provider` preferences and `models` fallbacks are checked and routed like the real API's (see
+fake_catalog.py); every received image keeps its bytes, and `ocr_words()` reads its text with
+tesseract (tests/ocr.py), so tests can check what a model could read.
+
 Standalone, for benchmarks (prints the base URL on its first stdout line):
 
     python -m tests.fake_openrouter --port 0 --latency 0.2
@@ -52,9 +56,10 @@ from tests.fake_catalog import (
     Routing,
     image_tokens,
     prompt_tokens,
-    route_model,
+    route_request,
     text_tokens,
 )
+from tests.ocr import read_words
 
 FAKE_API_KEY = "sk-or-v1-" + "f4ke" * 16
 ACCEPTED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF"})
@@ -310,6 +315,13 @@ class ReceivedImage:
     width: int | None = None
     height: int | None = None
     problem: str | None = None  # the typed image error the real API would answer with
+    data: bytes | None = field(default=None, repr=False, compare=False)  # the decoded bytes
+
+    def ocr_words(self) -> list[str]:
+        """The words tesseract reads in this image (tests/ocr.py)."""
+        if self.data is None:
+            raise ValueError("this image arrived as a URL, not as bytes")
+        return read_words(self.data)
 
 
 @dataclass(frozen=True)
@@ -323,6 +335,10 @@ class RecordedRequest:
     @property
     def image(self) -> ReceivedImage:
         return self.images[0]
+
+    def ocr_words(self) -> list[str]:
+        """The words tesseract reads in every image of the request, in order."""
+        return [word for image in self.images for word in image.ocr_words()]
 
 
 # --- Request checks -------------------------------------------------------------------------
@@ -359,7 +375,7 @@ def _receive_image(part: dict[str, Any]) -> ReceivedImage:
 
 
 def _decoded(data: bytes, detail: str | None, mime: str | None) -> ReceivedImage:
-    received = ReceivedImage(detail=detail, mime=mime, byte_length=len(data))
+    received = ReceivedImage(detail=detail, mime=mime, byte_length=len(data), data=data)
     try:
         with Image.open(io.BytesIO(data)) as image:
             image_format, (width, height) = image.format, image.size
@@ -421,6 +437,9 @@ def _part_problem(part: object) -> str | None:
 
 
 def _parameter_problem(body: dict[str, Any]) -> str | None:
+    problem = _provider_problem(body.get("provider", {})) or _models_problem(body)
+    if problem:
+        return problem
     max_tokens = body.get("max_tokens")
     if not _is_number(max_tokens, integer=True) or max_tokens < 1:
         return "max_tokens: Expected a positive integer"
@@ -438,6 +457,49 @@ def _parameter_problem(body: dict[str, Any]) -> str | None:
             return "response_format.json_schema.schema: Expected object"
     elif response_format.get("type") not in {"text", "json_object"}:
         return "response_format.type: Expected text, json_object or json_schema"
+    return None
+
+
+_PROVIDER_LISTS = frozenset({"order", "only", "ignore", "quantizations"})
+_PROVIDER_FLAGS = frozenset({"allow_fallbacks", "require_parameters", "zdr"})
+_PROVIDER_CHOICES = {
+    "data_collection": {"allow", "deny"},
+    "sort": {"price", "throughput", "latency"},
+}
+_PRICE_FIELDS = frozenset({"prompt", "completion", "request", "image"})
+
+
+def _provider_problem(provider: object) -> str | None:
+    """What is wrong with a `provider` object (the documented fields, each of its type)."""
+    if not isinstance(provider, dict):
+        return "provider: Expected an object"
+    for name, value in provider.items():
+        if name in _PROVIDER_LISTS:
+            valid = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        elif name in _PROVIDER_FLAGS:
+            valid = isinstance(value, bool)
+        elif name in _PROVIDER_CHOICES:
+            valid = value in _PROVIDER_CHOICES[name]
+        elif name == "max_price":
+            valid = isinstance(value, dict) and all(
+                key in _PRICE_FIELDS and _is_number(price) and price >= 0
+                for key, price in value.items()
+            )
+        else:
+            return f"provider: Unrecognized key '{name}'"
+        if not valid:
+            return f"provider.{name}: Invalid value"
+    return None
+
+
+def _models_problem(body: dict[str, Any]) -> str | None:
+    models = body.get("models")
+    if models is None:
+        return None
+    if not isinstance(models, list) or not models:
+        return "models: Expected a non-empty array"
+    if not all(isinstance(model, str) and model for model in models):
+        return "models: Expected an array of model IDs"
     return None
 
 
@@ -605,6 +667,8 @@ def default_content(body: dict[str, Any], images: list[ReceivedImage]) -> str:
 def _completion(
     reply: Reply, body: dict[str, Any], images: list[ReceivedImage], route: Routing
 ) -> dict[str, Any]:
+    # What the endpoint actually honours: one that ignores a parameter never sees it.
+    body = {name: value for name, value in body.items() if not route.drops(name)}
     content = reply.content if reply.content is not None else default_content(body, images)
     max_tokens = body["max_tokens"]
     reasoning_tokens = min(reply.reasoning_tokens, max_tokens)
@@ -914,7 +978,7 @@ def _routed(body: Any, images: list[ReceivedImage]) -> Routing | Response:
     image_problem = next((image.problem for image in images if image.problem), None)
     if image_problem is not None:
         return _failure_response(image_error(image_problem))
-    routed = route_model(body, has_images=bool(images))
+    routed = route_request(body, has_images=bool(images))
     if isinstance(routed, Routing):
         return routed
     error = error_body(routed.status, routed.message, **(routed.metadata or {}))

@@ -91,8 +91,10 @@ def test_the_wheel_carries_complete_metadata(wheel: Path) -> None:
 def test_the_wheel_declares_what_pyproject_declares(wheel: Path) -> None:
     declared = {Requirement(r).name for r in wheel_metadata(wheel).get_all("Requires-Dist")}
     expected = {Requirement(r).name for r in PROJECT["dependencies"]}
-    expected |= {Requirement(r).name for r in PROJECT["optional-dependencies"]["test"]}
+    for extra in PROJECT["optional-dependencies"].values():
+        expected |= {Requirement(r).name for r in extra}
     assert declared == expected
+    assert set(wheel_metadata(wheel).get_all("Provides-Extra")) == {"otel", "test"}
 
 
 # --- Dependencies ------------------------------------------------------------------------------
@@ -104,24 +106,48 @@ def imported_distributions(*folders: str) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for folder in folders:
         for path in sorted((ROOT / folder).rglob("*.py")):
-            for module in top_level_imports(path):
-                if module in sys.stdlib_module_names or module in {"openrouter_image_mcp", folder}:
+            for module in imported_modules(path):
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in {"openrouter_image_mcp", folder}:
                     continue
-                assert module in owners, f"{path.relative_to(ROOT)} imports {module}: not installed"
-                for owner in map(canonicalize_name, owners[module]):
+                assert top in owners, f"{path.relative_to(ROOT)} imports {top}: not installed"
+                for owner in map(canonicalize_name, shipping(module, owners[top])):
                     name = SHIPPED_BY.get(owner, owner)
                     found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
     return found
 
 
-def top_level_imports(path: Path) -> set[str]:
+def imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports, in full (`from a import b` imports a.b when b is one)."""
     modules = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            modules |= {alias.name.split(".")[0] for alias in node.names}
+            modules |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            modules.add(node.module.split(".")[0])
+            modules.add(node.module)
+            modules |= {f"{node.module}.{alias.name}" for alias in node.names}
     return modules
+
+
+def shipping(module: str, candidates: list[str]) -> list[str]:
+    """The distributions among `candidates` that ship `module`: all of them for a package of
+    one distribution, the one with the module's files for a namespace package several share
+    (opentelemetry-api ships opentelemetry.trace, opentelemetry-sdk opentelemetry.sdk)."""
+    if len(set(candidates)) == 1:
+        return candidates
+    if "." not in module:
+        # The namespace itself holds no code (`from opentelemetry import trace` imports the
+        # submodule, which says who ships it).
+        return []
+    path = module.replace(".", "/")
+    return [
+        name
+        for name in candidates
+        if any(
+            str(file).startswith(f"{path}/") or str(file) == f"{path}.py"
+            for file in distribution(name).files or ()
+        )
+    ]
 
 
 @cache
@@ -133,12 +159,28 @@ def requirements(group: str) -> dict[str, Requirement]:
 
 
 def test_every_package_the_server_imports_is_a_declared_dependency() -> None:
+    # The `otel` extra's packages are imported only when tracing is asked for (export.py).
+    declared = requirements("runtime") | requirements("otel")
     undeclared = {
         name: sorted(paths)
         for name, paths in imported_distributions("openrouter_image_mcp").items()
-        if name not in requirements("runtime")
+        if name not in declared
     }
     assert not undeclared, f"add these to [project] dependencies: {undeclared}"
+    optional = {
+        name: sorted(paths)
+        for name, paths in imported_distributions("openrouter_image_mcp").items()
+        if name in requirements("otel")
+    }
+    assert set(optional) == set(requirements("otel")), "the otel extra installs unused packages"
+    assert {path for paths in optional.values() for path in paths} == {
+        "openrouter_image_mcp/telemetry/export.py"
+    }
+
+
+def test_the_tests_run_with_the_otel_extra() -> None:
+    otel = {str(requirement) for requirement in requirements("otel").values()}
+    assert otel <= {str(requirement) for requirement in requirements("test").values()}
 
 
 def test_every_package_the_tests_import_is_declared() -> None:

@@ -93,6 +93,22 @@ def test_stdio_reads_the_working_directory_but_never_the_filesystem_root(
         ({"IMAGE_MCP_MAX_QUESTION_CHARS": "0"}, "IMAGE_MCP_MAX_QUESTION_CHARS"),
         ({"IMAGE_MCP_PREPARE_TIMEOUT_S": "0"}, "IMAGE_MCP_PREPARE_TIMEOUT_S"),
         ({"IMAGE_MCP_PREPARE_MEMORY_MB": "64"}, "IMAGE_MCP_PREPARE_MEMORY_MB"),
+        ({"IMAGE_MCP_MAX_IMAGES_PER_CALL": "0"}, "IMAGE_MCP_MAX_IMAGES_PER_CALL"),
+        ({"IMAGE_MCP_MAX_TILES": "0"}, "IMAGE_MCP_MAX_TILES"),
+        ({"IMAGE_MCP_PROVIDER_SORT": "cheapest"}, "IMAGE_MCP_PROVIDER_SORT"),
+        ({"IMAGE_MCP_PROVIDER_DATA_COLLECTION": "never"}, "IMAGE_MCP_PROVIDER_DATA_COLLECTION"),
+        ({"IMAGE_MCP_PROVIDER_ZDR": "maybe"}, "IMAGE_MCP_PROVIDER_ZDR"),
+        (
+            {
+                "IMAGE_MCP_ALLOWED_MODELS": "google/gemini-2.5-flash",
+                "IMAGE_MCP_FALLBACK_MODELS": "openai/gpt-5-mini",
+            },
+            "IMAGE_MCP_FALLBACK_MODELS names models IMAGE_MCP_ALLOWED_MODELS does not allow",
+        ),
+        (
+            {"IMAGE_MCP_PROVIDER_ORDER": "anthropic,openai", "IMAGE_MCP_PROVIDER_IGNORE": "openai"},
+            "IMAGE_MCP_PROVIDER_ORDER and IMAGE_MCP_PROVIDER_IGNORE both name openai",
+        ),
     ],
 )
 def test_bad_configuration_stops_the_command_with_a_clear_line(

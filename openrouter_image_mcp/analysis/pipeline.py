@@ -6,6 +6,12 @@ process) → ask OpenRouter, each request paid for by the call's meter, one requ
 identical calls under way → (validate the structured answer) → a tool result with `_meta`.
 A tool differs from the others only in the prompt and the output model it passes in
 `AnalysisTask`.
+
+A call with several images (analyze_image's extra_images) sends them all in one request, in
+order. Each is loaded, checked and prepared exactly like a single one, and prepared as soon
+as it is loaded, so the call never holds more loaded originals than it has slots; a bad one
+fails the call, named (`extra_images[2]: ...`), before anything is sent. Together they get
+at most IMAGE_MCP_MAX_IMAGE_BYTES, in equal shares.
 """
 
 from __future__ import annotations
@@ -22,13 +28,15 @@ from fastmcp.tools.base import ToolResult
 from mcp_types import TextContent
 from pydantic import BaseModel
 
-from ..cost import AnswerSpec, CallMeter, Reply, Served, answer_key
+from ..cost import AnswerSpec, CallMeter, Reply, Served, answer_key, image_digest
 from ..errors import ErrorCode, ToolFailure
-from ..imaging import Detail, PreparedImage, target_for_model
+from ..imaging import Detail, ImageParts, target_for_model, tile_policy
 from ..imaging.workers import EXPRESS_MAX_BYTES
 from ..logs import CALL_LOGGER
-from ..openrouter import ChatRequest, Completion, image_message
+from ..openrouter import ChatRequest, Completion, ImageInput, images_message
 from ..runtime import Runtime
+from ..telemetry import spans
+from .prompts import image_caption
 from .structured import request_structured
 
 logger = logging.getLogger(__name__)
@@ -57,6 +65,16 @@ class AnalysisTask:
     temperature: float | None = None
     detail: Detail = "auto"
     output_model: type[BaseModel] | None = None
+    extra_images: tuple[str, ...] = ()  # sent after image_path, in this order
+
+    @property
+    def image_paths(self) -> tuple[str, ...]:
+        return (self.image_path, *self.extra_images)
+
+
+def argument_of(index: int) -> str:
+    """The argument that carried a call's `index`-th image."""
+    return "image_path" if index == 0 else f"extra_images[{index - 1}]"
 
 
 @dataclass(slots=True)
@@ -103,13 +121,26 @@ class Timer:
     started: float = field(default_factory=time.perf_counter)
     marks: dict[str, float] = field(default_factory=dict)
 
-    def lap(self, name: str, since: float) -> float:
-        self.marks[name] = round((time.perf_counter() - since) * 1000, 1)
-        return time.perf_counter()
+    def lap(self, name: str, since: float, until: float | None = None) -> float:
+        until = time.perf_counter() if until is None else until
+        self.marks[name] = round((until - since) * 1000, 1)
+        return until
 
     def as_meta(self) -> dict[str, float]:
         total = round((time.perf_counter() - self.started) * 1000, 1)
         return {**self.marks, "total": total}
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One tool call under way: what it asks, who pays for it, and what it reports to."""
+
+    task: AnalysisTask
+    spec: AnswerSpec
+    client: str
+    meter: CallMeter
+    timer: Timer
+    progress: Progress
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +150,7 @@ class Answer:
     text: str
     structured: dict[str, Any] | None
     completion: Completion
-    image: PreparedImage
+    images: list[ImageParts]  # in request order
 
     def reply(self) -> Reply:
         """The answer as the cache keeps it."""
@@ -138,10 +169,8 @@ class Answer:
             "generation_id": c.generation_id,
             "finish_reason": c.finish_reason,
             "usage": c.usage.as_meta(),
-            "image": {
-                "received": self.image.received.as_meta(),
-                "sent": {**self.image.sent.as_meta(), "passthrough": self.image.passthrough},
-            },
+            "image": self.images[0].as_meta(),
+            "images": [image.as_meta() for image in self.images],
         }
 
 
@@ -172,8 +201,11 @@ class Analyzer:
             meta = {**served.meta(), "timings_ms": timer.as_meta()}
             outcome.update(code="OK", cache=served.cache, **_log_fields(meta))
             result = success_result(served.reply, meta)
-        outcome["latency_ms"] = timer.as_meta()["total"]
+        timings = timer.as_meta()
+        outcome["latency_ms"] = timings["total"]
         call_logger.info("tool call", extra=outcome)
+        self._runtime.metrics.observe_call(task.tool, outcome["code"], client, timings)
+        spans.annotate_call(outcome["code"], result.meta)
         return result
 
     async def _serve(
@@ -184,20 +216,25 @@ class Analyzer:
         max_tokens = self._resolve_max_tokens(task.max_tokens)
         cost = self._runtime.cost
         meter = cost.meter(client, await cost.plan(model))
-        meter.check_floor(max_tokens, images=1)
+        meter.check_floor(max_tokens, images=len(task.image_paths))
         await cost.admit(client, task.tool)
-        mark = timer.started
+        call = Call(task, answer_spec(task, model, max_tokens), client, meter, timer, progress)
+        served = await (self._serve_several(call) if task.extra_images else self._serve_one(call))
+        await progress("answer validated")
+        return served
 
-        loaded = await self._load(task.image_path)
+    async def _serve_one(self, call: Call) -> Served:
+        cost = self._runtime.cost
+        loaded = await spans.traced("load", self._load(call.task.image_path))
         try:
-            mark = timer.lap("load", mark)
-            await progress("image loaded")
+            call.timer.lap("load", call.timer.started)
+            await call.progress("image loaded")
 
             # Keyed on the bytes as loaded, before preparation (deterministic given the rest
             # of the key), so a cache hit never decodes the image.
-            spec = answer_spec(task, model, max_tokens)
-            key = await self._answer_key(loaded.take_view(), spec)
-            cached = await cost.cached(key, client)
+            digest = await self._digest(loaded.take_view())
+            key = answer_key([digest], call.spec, self._settings)
+            cached = await cost.cached(key, call.client)
             if cached is not None:
                 return cached
 
@@ -205,13 +242,67 @@ class Analyzer:
             # request; a call that joins one has nothing of its own to prepare.
             if cost.under_way(key):
                 loaded.release()
-            served = await cost.share(
-                key, client, lambda: self._produce(loaded, task, spec, meter, timer, progress)
-            )
+            return await cost.share(key, call.client, lambda: self._produce(loaded, call))
         finally:
             loaded.release()
-        await progress("answer validated")
-        return served
+
+    async def _serve_several(self, call: Call) -> Served:
+        """Each image is prepared as soon as it is loaded (holding its original would take a
+        slot per image), so here a cache hit has decoded them; it still costs nothing."""
+        images, digests = await self._prepare_all(call.task, call.spec.model, call.timer)
+        await call.progress("image loaded")
+        await report_quietly(call.progress, "image prepared")
+        cost = self._runtime.cost
+        key = answer_key(digests, call.spec, self._settings)
+        cached = await cost.cached(key, call.client)
+        if cached is not None:
+            return cached
+        return await cost.share(key, call.client, lambda: self._request(images, call))
+
+    async def _prepare_all(
+        self, task: AnalysisTask, model: str, timer: Timer
+    ) -> tuple[list[ImageParts], list[str]]:
+        """Every image of the call prepared, in order, with the digest of its bytes as loaded.
+        The first bad image fails the call, named, and the others are not waited for.
+
+        As many images are loaded and prepared at once as there are image workers, each
+        holding a loaded-original slot only while it is loaded, as a single call does.
+        """
+        paths = task.image_paths
+        share = self._settings.max_image_bytes // len(paths)
+        at_once = anyio.CapacityLimiter(self._settings.image_workers)
+        done: dict[int, tuple[ImageParts, str]] = {}
+        failures: dict[int, ToolFailure] = {}
+        loaded_at: list[float] = []
+
+        async def prepare_one(index: int) -> None:
+            try:
+                async with at_once:
+                    loaded = await spans.traced("load", self._load(paths[index]))
+                    try:
+                        loaded_at.append(time.perf_counter())
+                        digest = await self._digest(loaded.take_view())
+                        image = await spans.traced(
+                            "prepare",
+                            self._prepare(loaded.take(), model, task.detail, share),
+                            model=model,
+                        )
+                    finally:
+                        loaded.release()
+                done[index] = (image, digest)
+            except ToolFailure as failure:
+                failures[index] = failure
+                group.cancel_scope.cancel()  # the call fails: the other images are not needed
+
+        async with anyio.create_task_group() as group:
+            for index in range(len(paths)):
+                group.start_soon(prepare_one, index)
+        if failures:
+            first = min(failures)
+            raise naming(failures[first], argument_of(first))
+        timer.lap("prepare", timer.lap("load", timer.started, max(loaded_at)))
+        ordered = [done[index] for index in range(len(paths))]
+        return [image for image, _ in ordered], [digest for _, digest in ordered]
 
     async def _load(self, image_path: str) -> LoadedImage:
         """The image's bytes, holding one of the slots for loaded originals if they are large.
@@ -238,45 +329,57 @@ class Analyzer:
             raise
         return loaded
 
-    async def _produce(
-        self,
-        loaded: LoadedImage,
-        task: AnalysisTask,
-        spec: AnswerSpec,
-        meter: CallMeter,
-        timer: Timer,
-        progress: Progress,
-    ) -> Reply:
+    async def _produce(self, loaded: LoadedImage, call: Call) -> Reply:
         """Prepare the image and ask the model: the work shared by identical calls.
 
-        `progress` and `timer` belong to the call that started the work; progress is reported
-        best-effort, so that caller hanging up cannot fail the work for the others.
+        `call` is the call that started the work: its progress is reported best-effort, so
+        that caller hanging up cannot fail the work for the others.
         """
         mark = time.perf_counter()
         try:
-            image = await self._prepare(loaded.take(), spec.model, task.detail)
+            image = await spans.traced(
+                "prepare",
+                self._prepare(loaded.take(), call.spec.model, call.task.detail),
+                model=call.spec.model,
+            )
         finally:
             loaded.release()  # the original bytes are not needed during the model wait
-        mark = timer.lap("prepare", mark)
-        await report_quietly(progress, "image prepared")
+        call.timer.lap("prepare", mark)
+        await report_quietly(call.progress, "image prepared")
+        return await self._request([image], call)
+
+    async def _request(self, images: list[ImageParts], call: Call) -> Reply:
+        """Ask the model about the prepared images, in one request."""
+        task, spec, meter = call.task, call.spec, call.meter
+        mark = time.perf_counter()
+        inputs = [
+            ImageInput(
+                tuple(part.data_url for part in image.parts),
+                image_caption(position, len(images), image.tiling),
+            )
+            for position, image in enumerate(images, start=1)
+        ]
         request = ChatRequest(
             model=spec.model,
-            messages=[image_message(task.prompt, image.data_url, task.detail)],
+            messages=[images_message(task.prompt, inputs, task.detail)],
             max_tokens=spec.max_tokens,
             temperature=task.temperature,
             provider=meter.provider,
+            models=meter.models,
         )
-        meter.image_sizes = [(image.sent.width, image.sent.height)]
-        await report_quietly(progress, "waiting on the model")
-        reply = await self._ask(request, task.output_model, image, meter)
-        timer.lap("upstream", mark)
+        meter.image_sizes = [size for image in images for size in image.sizes]
+        await report_quietly(call.progress, "waiting on the model")
+        reply = await spans.traced(
+            "upstream", self._ask(request, task.output_model, images, meter), model=spec.model
+        )
+        call.timer.lap("upstream", mark)
         return reply
 
     async def _ask(
         self,
         request: ChatRequest,
         output_model: type[BaseModel] | None,
-        image: PreparedImage,
+        images: list[ImageParts],
         meter: CallMeter,
     ) -> Reply:
         openrouter = self._runtime.openrouter
@@ -292,18 +395,24 @@ class Analyzer:
             completion, validated = await request_structured(complete, request, output_model)
             structured = validated.model_dump(mode="json")
             text = validated.model_dump_json(indent=2)
-        return Answer(text=text, structured=structured, completion=completion, image=image).reply()
+        answer = Answer(text=text, structured=structured, completion=completion, images=images)
+        return answer.reply()
 
-    async def _answer_key(self, raw: bytes, spec: AnswerSpec) -> str:
+    async def _digest(self, raw: bytes) -> str:
         # Hashing 20 MB takes ~40 ms: off the event loop for anything large (hashlib
         # releases the GIL), on it for small images, where a thread hop would cost more.
         if len(raw) < HASH_IN_THREAD_BYTES:
-            return answer_key(raw, spec, self._settings)
-        return await anyio.to_thread.run_sync(answer_key, raw, spec, self._settings)
+            return image_digest(raw)
+        return await anyio.to_thread.run_sync(image_digest, raw)
 
-    async def _prepare(self, raw: bytes, model: str, detail: Detail) -> PreparedImage:
+    async def _prepare(
+        self, raw: bytes, model: str, detail: Detail, max_bytes: int | None = None
+    ) -> ImageParts:
         target = target_for_model(model, detail, self._settings)
-        return await self._runtime.image_workers.prepare(raw, target)
+        tiling = tile_policy(detail, self._settings)
+        return await self._runtime.image_workers.prepare(
+            raw, target, tiling=tiling, max_bytes=max_bytes
+        )
 
     def _check_sizes(self, task: AnalysisTask) -> None:
         """Refuse oversized arguments before anything is loaded, fetched or decoded."""
@@ -322,15 +431,20 @@ class Analyzer:
                 "e.g. 'google/gemini-2.5-flash'.",
                 details={"arguments": ["model"]},
             )
+        images, most = len(task.image_paths), self._settings.max_images_per_call
+        if images > most:
+            raise too_many_images(images, most)
         max_bytes = self._settings.max_image_bytes
-        if len(task.image_path) > max_bytes * IMAGE_PATH_CHARS_PER_BYTE:
-            raise ToolFailure(
-                ErrorCode.RESOURCE_TOO_LARGE,
-                f"image_path is {len(task.image_path)} characters long, more than any image of "
-                f"at most {max_bytes} bytes (IMAGE_MCP_MAX_IMAGE_BYTES) can take; send a "
-                "smaller image.",
-                details={"arguments": ["image_path"]},
-            )
+        for index, image_path in enumerate(task.image_paths):
+            if len(image_path) > max_bytes * IMAGE_PATH_CHARS_PER_BYTE:
+                argument = argument_of(index)
+                raise ToolFailure(
+                    ErrorCode.RESOURCE_TOO_LARGE,
+                    f"{argument} is {len(image_path)} characters long, more than any image of "
+                    f"at most {max_bytes} bytes (IMAGE_MCP_MAX_IMAGE_BYTES) can take; send a "
+                    "smaller image.",
+                    details={"arguments": [argument]},
+                )
 
     def _resolve_model(self, requested: str | None) -> str:
         model = (requested or "").strip() or self._settings.default_model
@@ -364,6 +478,28 @@ def answer_spec(task: AnalysisTask, model: str, max_tokens: int) -> AnswerSpec:
         temperature=task.temperature,
         detail=task.detail,
         output_model=task.output_model,
+    )
+
+
+def too_many_images(images: int, most: int) -> ToolFailure:
+    """The refusal of a call with more images than IMAGE_MCP_MAX_IMAGES_PER_CALL."""
+    return ToolFailure(
+        ErrorCode.INVALID_INPUT,
+        f"This call has {images} images (image_path and {images - 1} extra_images); this "
+        f"server takes at most {most} per call (IMAGE_MCP_MAX_IMAGES_PER_CALL), so send at "
+        f"most {most - 1} extra_images, or compare them over several calls.",
+        details={"arguments": ["extra_images"]},
+    )
+
+
+def naming(failure: ToolFailure, argument: str) -> ToolFailure:
+    """`failure` of one of a call's several images, saying which one it was."""
+    return ToolFailure(
+        failure.code,
+        f"{argument}: {failure.message}",
+        retryable=failure.retryable,
+        retry_after_s=failure.retry_after_s,
+        details={**failure.details, "arguments": [argument]},
     )
 
 

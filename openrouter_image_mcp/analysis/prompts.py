@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from typing import Literal
 
+from ..imaging import Tiling
+
 DEFAULT_QUESTION = (
     "Describe this image in detail: its subject, notable objects and people, any visible text "
     "(quoted exactly), colours, layout, and anything unusual. Be factual; say when something "
     "is unclear rather than guessing."
+)
+DEFAULT_QUESTION_FOR_SEVERAL = (
+    "Describe each of these images in detail, in order, then say how they differ: subjects, "
+    "visible text (quoted exactly), colours and layout. Be factual; say when something is "
+    "unclear rather than guessing."
 )
 
 WebpageFocus = Literal["layout", "content", "navigation", "forms", "interactive", "accessibility"]
@@ -167,8 +174,8 @@ HEURISTICS = (
 NO_HEURISTICS = "Do not assess Nielsen's heuristics: set ux_heuristics to null."
 
 
-def general_prompt(question: str | None) -> str:
-    return _clean(question) or DEFAULT_QUESTION
+def general_prompt(question: str | None, images: int = 1) -> str:
+    return _clean(question) or (DEFAULT_QUESTION if images == 1 else DEFAULT_QUESTION_FOR_SEVERAL)
 
 
 def webpage_prompt(
@@ -220,3 +227,22 @@ def _clean(text: str | None) -> str:
 
 def _join(*sentences: str) -> str:
     return "\n\n".join(sentences)
+
+
+# --- Several images, and tiles ------------------------------------------------------------
+
+
+def image_caption(position: int, count: int, tiling: Tiling | None) -> str | None:
+    """The text just before an image's parts: which of the call's images it is (when there
+    are several), and that tiles are consecutive pieces of one image. None for a call's only
+    image sent whole."""
+    which = f"Image {position} of {count}" if count > 1 else None
+    if tiling is None:
+        return None if which is None else f"{which}:"
+    shape = "tall" if tiling.order == "top to bottom" else "wide"
+    subject = f"{which} is" if which else "The image is"
+    return (
+        f"{subject} {shape}, so it follows as {tiling.count} consecutive pieces, {tiling.order}, "
+        f"each overlapping the next by about {tiling.overlap_px} pixels. Read the pieces as one "
+        "image, and count what appears in an overlap once."
+    )

@@ -163,8 +163,16 @@ def repair_prompt(reason: str, output_model: type[BaseModel]) -> str:
 async def request_structured(
     complete: Complete, request: ChatRequest, output_model: type[ModelT]
 ) -> tuple[Completion, ModelT]:
-    """Ask for `output_model` as JSON; one repair request at most; raise MODEL_OUTPUT_INVALID."""
-    request = replace(request, response_format=json_schema_format(output_model))
+    """Ask for `output_model` as JSON; one repair request at most; raise MODEL_OUTPUT_INVALID.
+
+    `provider.require_parameters` keeps the request off endpoints that would silently drop
+    the response format (OpenRouter's default is to send each endpoint what it supports).
+    """
+    request = replace(
+        request,
+        response_format=json_schema_format(output_model),
+        provider={**(request.provider or {}), "require_parameters": True},
+    )
     first = await complete(request)
     try:
         return first, parse_output(first.content, output_model)

@@ -8,7 +8,7 @@ the counters at GET /usage.
 
 from .cache import Reply, Served
 from .controls import CostControls, open_cost_controls
-from .keys import AnswerSpec, answer_key
+from .keys import AnswerSpec, answer_key, image_digest
 from .metering import CallMeter
 from .usage_route import add_usage_route
 
@@ -20,5 +20,6 @@ __all__ = [
     "Served",
     "add_usage_route",
     "answer_key",
+    "image_digest",
     "open_cost_controls",
 ]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..openrouter.catalog import ModelCatalog
 from ..settings import Settings
+from ..telemetry.metrics import Metrics
 from .budget import Budget
 from .cache import AnswerCache, Reply, Served
 from .inflight import InFlight
@@ -41,9 +42,12 @@ HOLD_GRACE_S = 60.0
 
 
 class CostControls:
-    def __init__(self, settings: Settings, state: SharedState, catalog: ModelCatalog) -> None:
+    def __init__(
+        self, settings: Settings, state: SharedState, catalog: ModelCatalog, metrics: Metrics
+    ) -> None:
         self._settings = settings
         self._state = state
+        self._metrics = metrics
         self._ledger = state.ledger
         self._budget = Budget(
             state.reservations,
@@ -54,7 +58,8 @@ class CostControls:
         self._planner = ModelPlanner(settings, catalog)
         self._cache = AnswerCache(state.answers, settings.cache_ttl_s)
         self._in_flight: InFlight[Reply] = InFlight()
-        self._slots = UpstreamSlots(settings.max_concurrency, settings.queue_timeout_s)
+        self._slots = UpstreamSlots(settings.max_concurrency, settings.queue_timeout_s, metrics)
+        metrics.watch_queue("upstream_slots", self._slots.waiting)
 
     @cached_property
     def _rate_limits(self) -> RateLimits:
@@ -69,14 +74,16 @@ class CostControls:
 
     def meter(self, client: str, plan: ModelPlan) -> CallMeter:
         """The meter that pays for one call's upstream requests, charged to `client`."""
-        return CallMeter(self._budget, client, plan, settings=self._settings)
+        return CallMeter(self._budget, client, plan, settings=self._settings, metrics=self._metrics)
 
     async def admit(self, client: str, tool: str) -> None:
         """Raise RATE_LIMITED or BUDGET_EXCEEDED, or count the call as admitted."""
         day = UtcDay.now()
         try:
-            await self._rate_limits.hit(client, tool)
-            await self._budget.admit(client, day)
+            with self._metrics.counting_refusals("rate_limit"):
+                await self._rate_limits.hit(client, tool)
+            with self._metrics.counting_refusals("budget"):
+                await self._budget.admit(client, day)
         except StoreUnavailable as outage:
             logger.error("%s (%s); refusing calls until it answers", outage, outage.__cause__)
             raise refusal(outage) from None
@@ -86,6 +93,7 @@ class CostControls:
         reply = await self._cache.get(key)
         if reply is None:
             return None
+        self._metrics.cache_event("hit")
         await self._count(UtcDay.now(), client, "hits")
         return Served(reply, "hit")
 
@@ -101,6 +109,7 @@ class CostControls:
             await self._cache.put(key, reply)
             return reply
 
+        self._metrics.cache_event("shared" if self.under_way(key) else "miss")
         reply, joined = await self._in_flight.run(key, work)
         if not joined:
             return Served(reply, "miss")
@@ -154,10 +163,10 @@ class CostControls:
 
 @asynccontextmanager
 async def open_cost_controls(
-    settings: Settings, catalog: ModelCatalog
+    settings: Settings, catalog: ModelCatalog, metrics: Metrics
 ) -> AsyncIterator[CostControls]:
     async with open_shared_state(settings) as state:
-        controls = CostControls(settings, state, catalog)
+        controls = CostControls(settings, state, catalog, metrics)
         try:
             yield controls
         finally:

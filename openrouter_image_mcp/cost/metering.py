@@ -5,7 +5,8 @@ and the structured-output repair included) it prices the request's worst case, r
 the call would go over IMAGE_MCP_MAX_COST_PER_CALL_USD (or could never fit a daily budget)
 with COST_LIMIT_EXCEEDED, and otherwise holds it against the budgets (BUDGET_EXCEEDED when it
 does not fit). After the attempt it settles the hold to what was billed: the reported
-`usage.cost`, 0 when the request provably was not billed, the whole hold when nobody knows.
+`usage.cost`, 0 when the request provably was not billed, the whole hold when nobody knows,
+and counts the attempt (its code, charge and tokens) in the metrics and its span.
 """
 
 from __future__ import annotations
@@ -15,9 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import Span
+
 from ..errors import ErrorCode, ToolFailure
-from ..openrouter import ChatRequest
+from ..openrouter import ChatRequest, Usage
+from ..openrouter.meter import CANCELLED
 from ..settings import Settings
+from ..telemetry import spans
+from ..telemetry.metrics import Metrics
 from .budget import Budget
 from .ledger import dollars
 from .model_plan import ModelPlan
@@ -53,10 +59,12 @@ class CallMeter:
         plan: ModelPlan,
         *,
         settings: Settings,
+        metrics: Metrics,
     ) -> None:
         self._budget = budget
         self._client = client
         self._plan = plan
+        self._metrics = metrics
         self._ceiling_usd = settings.max_cost_per_call_usd
         self._daily_caps = daily_caps(settings)
         self._allowed_models = settings.allowed_models
@@ -66,20 +74,38 @@ class CallMeter:
 
     @property
     def provider(self) -> dict[str, Any] | None:
-        """The `provider` preferences every request of this call must carry (max_price)."""
+        """The `provider` preferences every request of this call must carry (max_price, and
+        the operator's routing and privacy preferences)."""
         return self._plan.provider
+
+    @property
+    def models(self) -> tuple[str, ...] | None:
+        """The `models` list every request of this call carries: its model, then fallbacks."""
+        return self._plan.models
 
     async def reserve(self, request: ChatRequest) -> _Charge:
         worst = self._worst_case_usd(request)
-        self._check_caps(worst, request.max_tokens)
+        with self._metrics.counting_refusals("cost_limit"):
+            self._check_caps(worst, request.max_tokens)
         try:
-            hold = await self._budget.hold(self._client, worst or 0.0)
+            with self._metrics.counting_refusals("budget"):
+                hold = await self._budget.hold(self._client, worst or 0.0)
         except StoreUnavailable as outage:
             raise refusal(outage) from None
-        return _Charge(self, hold, worst)
+        return _Charge(self, hold, worst, spans.start_request(request.model))
 
-    async def settle(self, hold: Hold, billed_usd: float | None) -> None:
-        self.charged_usd += await self._budget.settle(hold, billed_usd)
+    async def settle(self, hold: Hold, billed_usd: float | None) -> float:
+        """Settle `hold` to what was billed; what this charged."""
+        charged = await self._budget.settle(hold, billed_usd)
+        self.charged_usd += charged
+        return charged
+
+    def observe(self, span: Span, code: str, charged_usd: float, usage: Usage | None) -> None:
+        """Count one settled attempt in the metrics, and end its span."""
+        prompt = usage.prompt_tokens if usage else None
+        completion = usage.completion_tokens if usage else None
+        self._metrics.observe_upstream(code, charged_usd, self._client, prompt, completion)
+        spans.end_request(span, code, charged_usd, prompt, completion)
 
     def _worst_case_usd(self, request: ChatRequest) -> float | None:
         if not self._plan.candidates:
@@ -90,7 +116,8 @@ class CallMeter:
         """Refuse before any work when the answer alone would break a cap."""
         if self._plan.candidates:
             floor = completion_floor_usd(max_tokens, images, self._plan.candidates)
-            self._check_caps(floor, max_tokens, at_least=True)
+            with self._metrics.counting_refusals("cost_limit"):
+                self._check_caps(floor, max_tokens, at_least=True)
 
     def _check_caps(self, worst: float | None, max_tokens: int, *, at_least: bool = False) -> None:
         cap = self._tightest_cap()
@@ -137,19 +164,27 @@ class CallMeter:
 
 
 class _Charge:
-    """One attempt's hold, settled to what the attempt recorded."""
+    """One attempt's hold, settled to what the attempt recorded, and the attempt's span."""
 
-    def __init__(self, meter: CallMeter, hold: Hold, worst: float | None) -> None:
+    def __init__(self, meter: CallMeter, hold: Hold, worst: float | None, span: Span) -> None:
         self._meter = meter
         self._hold = hold
         self._worst = worst
+        self._span = span
         self._billed: float | None = None
+        self._code = CANCELLED
+        self._usage: Usage | None = None
 
     def record(self, billed_usd: float | None) -> None:
         self._billed = billed_usd
+
+    def report(self, code: str, usage: Usage | None = None) -> None:
+        self._code = code
+        self._usage = usage
 
     async def settle(self) -> None:
         billed = self._billed
         if billed is None and self._worst is None:
             billed = 0.0  # unknown and unpriceable: nothing this server can charge
-        await self._meter.settle(self._hold, billed)
+        charged = await self._meter.settle(self._hold, billed)
+        self._meter.observe(self._span, self._code, charged, self._usage)

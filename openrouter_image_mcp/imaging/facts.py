@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import dataclass
+from typing import Any
+
+from .tiles import Tiling
 
 # Formats every vision model behind OpenRouter accepts, with the MIME type to send them as.
 UPSTREAM_MIME_TYPES = {
@@ -41,7 +44,7 @@ class ImageFacts:
 
 @dataclass(frozen=True, slots=True)
 class PreparedImage:
-    """An image ready to put in a chat message, with what was done to it."""
+    """An image (or one tile of it) ready to put in a chat message, with what was done to it."""
 
     mime: str
     data_url: str
@@ -65,23 +68,78 @@ class PreparedImage:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageParts:
+    """One received image as it goes upstream: a single part, or its tiles in reading order."""
+
+    parts: tuple[PreparedImage, ...]
+    tiling: Tiling | None = None
+
+    @property
+    def received(self) -> ImageFacts:
+        return self.parts[0].received
+
+    @property
+    def sizes(self) -> list[tuple[int, int]]:
+        """The size of each part as sent, in order."""
+        return [(part.sent.width, part.sent.height) for part in self.parts]
+
+    def as_meta(self) -> dict[str, Any]:
+        """`{"received", "sent"}` for `_meta`; a tiled image's `sent` describes every tile."""
+        if self.tiling is None:
+            (part,) = self.parts
+            sent = {**part.sent.as_meta(), "passthrough": part.passthrough}
+        else:
+            sent = self._tiles_meta(self.tiling)
+        return {"received": self.received.as_meta(), "sent": sent}
+
+    def _tiles_meta(self, tiling: Tiling) -> dict[str, Any]:
+        formats = {part.sent.format for part in self.parts}
+        meta: dict[str, Any] = {
+            "format": formats.pop() if len(formats) == 1 else "mixed",
+            "width": tiling.width,
+            "height": tiling.height,
+            "bytes": sum(part.sent.bytes for part in self.parts),
+            "passthrough": False,
+            "tiles": tiling.count,
+            "scale": tiling.scale,
+            "overlap_px": tiling.overlap_px,
+            "order": tiling.order,
+            "parts": [part.sent.as_meta() for part in self.parts],
+        }
+        if tiling.scaled_down:
+            meta["scaled_down"] = True
+        return meta
+
+
+@dataclass(frozen=True, slots=True)
 class Preparation:
     """What preparing an image decided, before the bytes are wrapped for a chat message.
 
-    `payload` is None when the received bytes go out unchanged, so whoever holds them (the
+    `sent` describes each part to send, in order: the image itself, or its tiles (`tiling`).
+    `payloads` is None when the received bytes go out unchanged, so whoever holds them (the
     server, when a worker process did the preparing) wraps its own copy: a pass-through
     never sends the image back.
     """
 
     received: ImageFacts
-    sent: ImageFacts
-    payload: bytes | None
+    sent: tuple[ImageFacts, ...]
+    payloads: tuple[bytes, ...] | None
+    tiling: Tiling | None = None
 
-    def prepared(self, raw: bytes) -> PreparedImage:
+    @property
+    def sent_bytes(self) -> int:
+        return sum(facts.bytes for facts in self.sent)
+
+    def prepared(self, raw: bytes) -> ImageParts:
         """The image to send; `raw` are the received bytes this preparation was made from."""
-        if self.payload is None:
-            return PreparedImage.build(raw, self.sent, self.received, passthrough=True)
-        return PreparedImage.build(self.payload, self.sent, self.received, passthrough=False)
+        if self.payloads is None:
+            image = PreparedImage.build(raw, self.received, self.received, passthrough=True)
+            return ImageParts((image,))
+        parts = tuple(
+            PreparedImage.build(payload, sent, self.received, passthrough=False)
+            for payload, sent in zip(self.payloads, self.sent, strict=True)
+        )
+        return ImageParts(parts, self.tiling)
 
 
 def _data_url(mime: str, payload: bytes) -> str:

@@ -7,7 +7,7 @@ hold a secret.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 
@@ -31,3 +31,9 @@ class PreparationLimits:
     @classmethod
     def of(cls, settings: PreparationSettings) -> PreparationLimits:
         return cls(settings.max_pixels, settings.max_image_bytes, settings.jpeg_quality)
+
+    def within(self, max_image_bytes: int | None) -> PreparationLimits:
+        """These limits, sending at most `max_image_bytes` (a share of a request's images)."""
+        if max_image_bytes is None or max_image_bytes >= self.max_image_bytes:
+            return self
+        return replace(self, max_image_bytes=max_image_bytes)

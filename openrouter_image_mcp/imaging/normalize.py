@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from PIL import Image, ImageFile
 
+from .classify import Content, classify
 from .decode import (
     check_integrity,
     container_format,
@@ -28,10 +29,11 @@ from .decode import (
 )
 from .encode import encode_image
 from .facts import UPSTREAM_MIME_TYPES, ImageFacts, Preparation, PreparedImage
-from .limits import PreparationSettings
+from .limits import PreparationLimits, PreparationSettings
 from .modes import needs_conversion_before_resampling, to_sendable_mode, without_opaque_alpha
 from .structure import Structure, check_frame_count, survey
 from .targets import SizeTarget
+from .tiles import TilePlan, TilePolicy
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +59,13 @@ _SLACK = 0.95
 
 
 def prepare_image(raw: bytes, target: SizeTarget, settings: PreparationSettings) -> PreparedImage:
-    """Validate, orient, shrink and encode `raw` for `target`; synchronous and CPU-bound.
+    """Validate, orient, shrink and encode `raw` for `target`, whole (never tiled);
+    synchronous and CPU-bound.
 
     Raises ToolFailure: UNSUPPORTED_FORMAT, INVALID_INPUT or RESOURCE_TOO_LARGE.
     """
-    return prepare(raw, target, settings).prepared(raw)
+    (image,) = prepare(raw, target, settings).prepared(raw).parts
+    return image
 
 
 def prepare(
@@ -69,9 +73,11 @@ def prepare(
     target: SizeTarget,
     settings: PreparationSettings,
     before_decoding: Callable[[ImageFacts], None] | None = None,
+    tiling: TilePolicy | None = None,
 ) -> Preparation:
     """The work of `prepare_image` without wrapping the result; `before_decoding` sees what
-    was received once the header is read, and may raise to stop before the costly part."""
+    was received once the header is read, and may raise to stop before the costly part.
+    With a `tiling` policy, a tall or wide screenshot comes back as tiles (tiles.py)."""
     structure = survey(raw, settings.max_pixels)
     with open_image(raw, settings.max_pixels) as image:
         container = container_format(image)
@@ -85,13 +91,48 @@ def prepare(
         fits = target.fits(*upright)
         if _can_pass_through(image, received, orientation, fits, settings, structure):
             check_integrity(raw, container)
-            return Preparation(received, received, payload=None)
+            return Preparation(received, (received,), payloads=None)
         del raw  # a caller that handed over its only reference gets the memory back sooner
+        plan = None if tiling is None else tiling.plan(*upright, target)
+        if plan is not None:
+            return _tiled(image, orientation, received, plan, target, settings)
         with _decoded(image, target, orientation) as picture:
-            encoded = encode_image(picture, settings)
-            sent = ImageFacts(encoded.format, picture.width, picture.height, len(encoded.data))
+            sent, payload = _encoded(picture, settings)
     logger.debug("image %s -> %s", received, sent)
-    return Preparation(received, sent, encoded.data)
+    return Preparation(received, (sent,), (payload,))
+
+
+def _tiled(
+    image: ImageFile.ImageFile,
+    orientation: int,
+    received: ImageFacts,
+    plan: TilePlan,
+    target: SizeTarget,
+    settings: PreparationSettings,
+) -> Preparation:
+    """The image shrunk once for cutting, then cut into `plan`'s tiles, each encoded within
+    an equal share of the byte limit; a photograph is sent whole instead."""
+    whole_size = target.fitted_size(*_upright(image.size, orientation))
+    with _decoded(image, plan.whole_target(target.family), orientation) as picture:
+        if classify(picture) is Content.PHOTO:
+            with _shrunk(picture, whole_size) as whole:
+                sent, payload = _encoded(whole, settings)
+            return Preparation(received, (sent,), (payload,))
+        share = PreparationLimits.of(settings).within(settings.max_image_bytes // plan.count)
+        parts = []
+        for box in plan.boxes(*picture.size):
+            with picture.crop(box) as tile:
+                parts.append(_encoded(tile, share))
+        tiling = plan.facts(*picture.size, max(received.width, received.height))
+    logger.debug("image %s -> %d tiles %s", received, tiling.count, [sent for sent, _ in parts])
+    sent_parts, payloads = zip(*parts, strict=True)
+    return Preparation(received, sent_parts, payloads, tiling)
+
+
+def _encoded(picture: Image.Image, settings: PreparationSettings) -> tuple[ImageFacts, bytes]:
+    encoded = encode_image(picture, settings)
+    facts = ImageFacts(encoded.format, picture.width, picture.height, len(encoded.data))
+    return facts, encoded.data
 
 
 def _frames(image: ImageFile.ImageFile, structure: Structure) -> int:

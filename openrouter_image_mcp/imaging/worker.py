@@ -2,9 +2,11 @@
 
 The server (workers.py) starts it as `python -P -m openrouter_image_mcp.imaging.worker` and
 talks to it over stdin and stdout (wire.py): first the preparation limits and a memory cap,
-then one job at a time (a size target and the image bytes), each answered with what was
-received and what to send. Its data segment is capped (RLIMIT_DATA), so an image that slips
-past every check and needs too much memory ends in MemoryError here, never in the server;
+then one job at a time (a size target, a tiling policy, a byte budget and the image bytes),
+each answered with what was received and what to send: one payload per part (the image, or
+its tiles), none when the received bytes go out unchanged. Its data segment is capped
+(RLIMIT_DATA), so an image that slips past every check and needs too much memory ends in
+MemoryError here, never in the server;
 a job that overruns its deadline gets the process killed, and the server starts another.
 It imports only the imaging code and Pillow: no settings machinery, no secrets.
 """
@@ -27,6 +29,7 @@ from .facts import ImageFacts
 from .limits import PreparationLimits
 from .normalize import prepare
 from .targets import SizeTarget
+from .tiles import TilePolicy
 
 Reply = tuple[dict[str, Any], list[bytes]]
 # Linux's default ceiling for a pipe an unprivileged process sizes (/proc/sys/fs/pipe-max-size).
@@ -62,8 +65,10 @@ def _answer(job: tuple[dict[str, Any], list[bytes]], limits: PreparationLimits) 
     header, payloads = job
     try:
         target, lane_check = SizeTarget(**header["target"]), _lane_check(header["express_pixels"])
+        tiling = None if header["tiling"] is None else TilePolicy(**header["tiling"])
+        job_limits = limits.within(header["max_bytes"])
         # Handing over the only reference lets the bytes go as soon as they are decoded.
-        preparation = prepare(payloads.pop(), target, limits, lane_check)
+        preparation = prepare(payloads.pop(), target, job_limits, lane_check, tiling)
     except _Reroute:
         return {"outcome": "reroute"}, []
     except ToolFailure as failure:
@@ -72,9 +77,13 @@ def _answer(job: tuple[dict[str, Any], list[bytes]], limits: PreparationLimits) 
         return {"outcome": "out_of_memory"}, []
     except Exception:
         return {"outcome": "bug", "message": traceback.format_exc()}, []
-    received, sent = asdict(preparation.received), asdict(preparation.sent)
-    reply = {"outcome": "prepared", "received": received, "sent": sent}
-    return reply, [] if preparation.payload is None else [preparation.payload]
+    reply = {
+        "outcome": "prepared",
+        "received": asdict(preparation.received),
+        "sent": [asdict(facts) for facts in preparation.sent],
+        "tiling": None if preparation.tiling is None else asdict(preparation.tiling),
+    }
+    return reply, list(preparation.payloads or ())  # one per part; none for a pass-through
 
 
 def _lane_check(max_pixels: int | None) -> Callable[[ImageFacts], None] | None:

@@ -35,9 +35,10 @@ from pydantic import TypeAdapter, ValidationError
 from ..errors import ErrorCode, ToolFailure
 from ..settings import Settings
 from . import wire
-from .facts import UPSTREAM_MIME_TYPES, ImageFacts, Preparation, PreparedImage
+from .facts import UPSTREAM_MIME_TYPES, ImageFacts, ImageParts, Preparation
 from .limits import PreparationLimits
 from .targets import SizeTarget
+from .tiles import TilePolicy, Tiling
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ _PRIVATE_ENV_PREFIXES = ("OPENROUTER_", "IMAGE_MCP_")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 _FACTS = TypeAdapter(ImageFacts)
+_SENT = TypeAdapter(tuple[ImageFacts, ...])
+_TILING = TypeAdapter(Tiling | None)
 _KEEPS_WORKING = frozenset({"prepared", "reroute", "failed"})
 _REFUSAL_CODES = frozenset(
     {ErrorCode.UNSUPPORTED_FORMAT, ErrorCode.INVALID_INPUT, ErrorCode.RESOURCE_TOO_LARGE}
@@ -73,17 +76,33 @@ class ImageWorkers:
         self._general = tuple(_Slot() for _ in range(settings.image_workers))
         self._express = (_Slot(),)
         self._changed = anyio.Condition()
+        self._waiting = 0
 
-    async def prepare(self, raw: bytes, target: SizeTarget) -> PreparedImage:
-        """Prepare `raw` for `target` in a worker; raises ToolFailure like `prepare_image`."""
+    async def prepare(
+        self,
+        raw: bytes,
+        target: SizeTarget,
+        *,
+        tiling: TilePolicy | None = None,
+        max_bytes: int | None = None,
+    ) -> ImageParts:
+        """Prepare `raw` for `target` in a worker, as tiles if `tiling` calls for them, in at
+        most `max_bytes` (default IMAGE_MCP_MAX_IMAGE_BYTES); raises ToolFailure like
+        `prepare_image`."""
+        limit = self._limits.max_image_bytes
+        job = _Job(target, tiling, limit if max_bytes is None else min(max_bytes, limit))
         express = len(raw) <= EXPRESS_MAX_BYTES
-        preparation = await self._run(raw, target, express=express)
+        preparation = await self._run(raw, job, express=express)
         if preparation is None:  # more pixels than the express lane takes
-            preparation = await self._run(raw, target, express=False)
-        wrapped = raw if preparation.payload is None else preparation.payload
-        if len(wrapped) < _WRAP_IN_THREAD_BYTES:
+            preparation = await self._run(raw, job, express=False)
+        wrapped = len(raw) if preparation.payloads is None else preparation.sent_bytes
+        if wrapped < _WRAP_IN_THREAD_BYTES:
             return preparation.prepared(raw)
         return await anyio.to_thread.run_sync(preparation.prepared, raw)
+
+    def waiting(self) -> int:
+        """Jobs waiting for a free worker now."""
+        return self._waiting
 
     async def aclose(self) -> None:
         """Stop every worker (each finishes or is killed within a couple of seconds)."""
@@ -94,19 +113,19 @@ class ImageWorkers:
                         group.start_soon(slot.worker.stop)
                         slot.worker = None
 
-    async def _run(self, raw: bytes, target: SizeTarget, *, express: bool) -> Preparation | None:
+    async def _run(self, raw: bytes, job: _Job, *, express: bool) -> Preparation | None:
         slot = await self._acquire(express)
         try:
             if slot.worker is not None and not slot.worker.alive:
                 await _retire(slot)  # it died while idle (killed from outside)
             if slot.worker is None:
                 slot.worker = await _Worker.start(self._limits, self._memory_bytes)
-            job = {
-                "target": asdict(target),
+            header = {
+                **job.header(),
                 "express_pixels": EXPRESS_MAX_PIXELS if express else None,
             }
             try:
-                reply, payloads = await slot.worker.exchange(job, raw, self._timeout_s)
+                reply, payloads = await slot.worker.exchange(header, raw, self._timeout_s)
             except BaseException as error:
                 worker, slot.worker = slot.worker, None
                 failure = await self._failure(worker, error)
@@ -116,7 +135,7 @@ class ImageWorkers:
             if reply.get("outcome") not in _KEEPS_WORKING:
                 await _retire(slot)  # out of memory (it exits by itself), or broken
             try:
-                return self._outcome(reply, payloads)
+                return self._outcome(reply, payloads, job)
             except RuntimeError:
                 await _retire(slot)  # a malformed answer: not to be trusted with another job
                 raise
@@ -140,10 +159,12 @@ class ImageWorkers:
         await worker.kill()
         return None
 
-    def _outcome(self, reply: dict[str, Any], payloads: list[bytes]) -> Preparation | None:
+    def _outcome(
+        self, reply: dict[str, Any], payloads: list[bytes], job: _Job
+    ) -> Preparation | None:
         match reply.get("outcome"):
             case "prepared":
-                return _preparation(reply, payloads)
+                return _preparation(reply, payloads, job)
             case "reroute":
                 return None
             case "failed":
@@ -160,8 +181,12 @@ class ImageWorkers:
     async def _acquire(self, express: bool) -> _Slot:
         candidates = (*self._express, *self._general) if express else self._general
         async with self._changed:
-            while (slot := next((s for s in candidates if not s.busy), None)) is None:
-                await self._changed.wait()
+            self._waiting += 1
+            try:
+                while (slot := next((s for s in candidates if not s.busy), None)) is None:
+                    await self._changed.wait()
+            finally:
+                self._waiting -= 1
             slot.busy = True
             return slot
 
@@ -170,6 +195,26 @@ class ImageWorkers:
             async with self._changed:
                 slot.busy = False
                 self._changed.notify_all()
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What one preparation asks for, besides the bytes."""
+
+    target: SizeTarget
+    tiling: TilePolicy | None
+    max_bytes: int
+
+    @property
+    def max_parts(self) -> int:
+        return 1 if self.tiling is None else self.tiling.max_tiles
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "target": asdict(self.target),
+            "tiling": None if self.tiling is None else asdict(self.tiling),
+            "max_bytes": self.max_bytes,
+        }
 
 
 @dataclass(slots=True)
@@ -279,22 +324,27 @@ class _Worker:
         return bytes(buffer)
 
 
-def _preparation(reply: dict[str, Any], payloads: list[bytes]) -> Preparation:
-    """A worker's answer, checked as strictly as any other input."""
+def _preparation(reply: dict[str, Any], payloads: list[bytes], job: _Job) -> Preparation:
+    """A worker's answer, checked as strictly as any other input: no more parts and bytes
+    than the job allowed, each payload what its facts say."""
     try:
         received = _FACTS.validate_python(reply["received"])
-        sent = _FACTS.validate_python(reply["sent"])
+        sent = _SENT.validate_python(reply["sent"])
+        tiling = _TILING.validate_python(reply["tiling"])
     except (KeyError, ValidationError) as error:
         raise RuntimeError("the image worker answered with malformed facts") from error
     passthrough = not payloads
     if (
-        sent.format not in UPSTREAM_MIME_TYPES
-        or len(payloads) > 1
-        or (passthrough and sent != received)
-        or (payloads and len(payloads[0]) != sent.bytes)
+        not 0 < len(sent) <= job.max_parts
+        or any(facts.format not in UPSTREAM_MIME_TYPES for facts in sent)
+        or sum(facts.bytes for facts in sent) > job.max_bytes
+        or (passthrough and sent != (received,))
+        or (payloads and [len(payload) for payload in payloads] != [f.bytes for f in sent])
+        or (tiling is None and len(sent) != 1)
+        or (tiling is not None and not 2 <= tiling.count == len(sent))
     ):
         raise RuntimeError("the image worker answered with inconsistent facts")
-    return Preparation(received, sent, None if passthrough else payloads[0])
+    return Preparation(received, sent, None if passthrough else tuple(payloads), tiling)
 
 
 def _refusal(reply: dict[str, Any]) -> ToolFailure:

@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 import httpx2
 
-from openrouter_image_mcp.errors import ErrorCode, ToolFailure
+from openrouter_image_mcp.errors import OK, ErrorCode, ToolFailure
 from openrouter_image_mcp.openrouter.backoff import RETRY_STATUSES, Backoff, retry_after_s
 from openrouter_image_mcp.openrouter.body import JsonBody
 from openrouter_image_mcp.openrouter.completion import (
@@ -117,7 +117,7 @@ class OpenRouterClient:
         attempt = 1
         charge = await meter.reserve(request)
         while True:
-            outcome = await self._attempt(body, request.model, attempt, charge)
+            outcome = await self._attempt(body, request.model, attempt, charge, scope)
             if isinstance(outcome, Completion):
                 return outcome
             failure = _without_secret(outcome.failure, self._settings.api_key or "")
@@ -149,29 +149,47 @@ class OpenRouterClient:
         return delay_s if delay_s < remaining_s else None
 
     async def _attempt(
-        self, body: JsonBody, model: str, attempt: int, charge: Charge
+        self, body: JsonBody, model: str, attempt: int, charge: Charge, deadline: anyio.CancelScope
     ) -> Completion | _Setback:
         """One request; `charge` is settled whatever happens, cancellation included."""
-        started = time.perf_counter()
         try:
-            try:
-                response = await self._http.post("chat/completions", **_content(body))
-            except httpx2.RequestError as exc:  # connection, protocol or body-decoding failure
-                logger.debug("OpenRouter attempt %d: %s", attempt, type(exc).__name__)
-                if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout):
-                    charge.record(0.0)  # nothing was sent
-                return _Setback(self._unreachable(exc), worth_retrying=True)
-            logger.debug(
-                "OpenRouter attempt %d: HTTP %d in %.0f ms",
-                attempt,
-                response.status_code,
-                (time.perf_counter() - started) * 1000,
-            )
-            payload = decode_json(response.content)
-            charge.record(_billed_usd(response.status_code, payload))
-            return _read_response(response, payload, model)
+            outcome = await self._send(body, model, attempt, charge)
+        except ToolFailure as failure:
+            charge.report(failure.code)
+            raise
+        except anyio.get_cancelled_exc_class():
+            if deadline.cancel_called:
+                charge.report(ErrorCode.UPSTREAM_TIMEOUT)
+            raise
+        else:
+            if isinstance(outcome, Completion):
+                charge.report(OK, outcome.usage)
+            else:
+                charge.report(outcome.failure.code)
+            return outcome
         finally:
             await charge.settle()
+
+    async def _send(
+        self, body: JsonBody, model: str, attempt: int, charge: Charge
+    ) -> Completion | _Setback:
+        started = time.perf_counter()
+        try:
+            response = await self._http.post("chat/completions", **_content(body))
+        except httpx2.RequestError as exc:  # connection, protocol or body-decoding failure
+            logger.debug("OpenRouter attempt %d: %s", attempt, type(exc).__name__)
+            if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout):
+                charge.record(0.0)  # nothing was sent
+            return _Setback(self._unreachable(exc), worth_retrying=True)
+        logger.debug(
+            "OpenRouter attempt %d: HTTP %d in %.0f ms",
+            attempt,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        payload = decode_json(response.content)
+        charge.record(_billed_usd(response.status_code, payload))
+        return _read_response(response, payload, model)
 
     def _unreachable(self, exc: httpx2.RequestError) -> ToolFailure:
         host = httpx2.URL(self._settings.openrouter_base_url).host

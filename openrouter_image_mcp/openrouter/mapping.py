@@ -202,6 +202,15 @@ def _reasons(metadata: Mapping[str, Any]) -> str:
     return f" ({', '.join(filter(None, named))})" if any(named) else ""
 
 
+# How OpenRouter says that the request's `provider` preferences left no endpoint.
+_UNMET_PREFERENCES = (
+    "data policy",
+    "allowed providers",
+    "requested parameters",
+    "provider preferences",
+)
+
+
 def _not_found(error: UpstreamError) -> ToolFailure:
     if "max_price" in error.message.lower() or "max price" in error.message.lower():
         return ToolFailure(
@@ -210,6 +219,14 @@ def _not_found(error: UpstreamError) -> ToolFailure:
             "this server's spend limits pin requests to that price (provider.max_price), so "
             "retry later, or pick another model",
             retry_after_s=MAX_PRICE_RETRY_AFTER_S,
+        )
+    if any(phrase in error.message.lower() for phrase in _UNMET_PREFERENCES):
+        return ToolFailure(
+            ErrorCode.UPSTREAM_UNAVAILABLE,
+            f"no provider of this model meets this server's routing and privacy settings "
+            f"right now{_quoted(error)}; pick another model, or ask the operator to relax "
+            "IMAGE_MCP_PROVIDER_* (or add IMAGE_MCP_FALLBACK_MODELS)",
+            retryable=False,
         )
     routing_step = str(error.metadata.get("failed_routing_step", ""))
     if "image input" in error.message.lower() or "image" in routing_step.lower():

@@ -1,20 +1,39 @@
-"""What the server asks OpenRouter for: one chat-completion request carrying an image."""
+"""What the server asks OpenRouter for: one chat-completion request carrying its images."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 
+@dataclass(frozen=True, slots=True)
+class ImageInput:
+    """One image as a message shows it: a caption (if any), then its parts (several for tiles)."""
+
+    urls: tuple[str, ...]
+    caption: str | None = None
+
+
 def image_message(prompt: str, image_data_url: str, detail: str) -> dict[str, Any]:
     """One user message with the prompt and the image; the text part goes first."""
-    return {
-        "role": "user",
-        "content": [
-            {"type": "text", "text": prompt},
-            {"type": "image_url", "image_url": {"url": image_data_url, "detail": detail}},
-        ],
-    }
+    return images_message(prompt, [ImageInput((image_data_url,))], detail)
+
+
+def images_message(prompt: str, images: Sequence[ImageInput], detail: str) -> dict[str, Any]:
+    """One user message: the prompt, then each image in order, each after its caption."""
+    content: list[dict[str, Any]] = [_text(prompt)]
+    for image in images:
+        if image.caption is not None:
+            content.append(_text(image.caption))
+        content.extend(
+            {"type": "image_url", "image_url": {"url": url, "detail": detail}} for url in image.urls
+        )
+    return {"role": "user", "content": content}
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +46,7 @@ class ChatRequest:
     temperature: float | None = None
     response_format: dict[str, Any] | None = None
     provider: dict[str, Any] | None = None  # provider routing preferences, e.g. max_price
+    models: tuple[str, ...] | None = None  # `model` first, then the fallbacks, in order
 
     def as_body(self) -> dict[str, Any]:
         """The JSON body; optional fields only when set, so `temperature=0` is sent as 0."""
@@ -41,4 +61,6 @@ class ChatRequest:
             body["response_format"] = self.response_format
         if self.provider is not None:
             body["provider"] = self.provider
+        if self.models is not None:
+            body["models"] = list(self.models)
         return body

@@ -28,11 +28,11 @@ LISTENING = re.compile(r"serving MCP at http://127\.0\.0\.1:(\d+)/mcp")
 
 
 def clean_env(**values: str) -> dict[str, str]:
-    """This process's environment without any server setting, plus `values`."""
+    """This process's environment without any server or tracing setting, plus `values`."""
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("IMAGE_MCP_", "OPENROUTER_", "FASTMCP_"))
+        if not key.startswith(("IMAGE_MCP_", "OPENROUTER_", "FASTMCP_", "OTEL_"))
     }
     return {**env, **values}
 

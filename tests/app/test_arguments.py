@@ -43,6 +43,14 @@ BAD_CALLS = [
     ("analyze_image", {"image_path": IMAGE, "max_tokens": 0}, "max_tokens", "at least 1"),
     ("analyze_image", {"image_path": IMAGE, "question": ["a"]}, "question", "a string"),
     ("analyze_image", {"image_path": IMAGE, "question": "?" * 10_001}, "question", "10000"),
+    ("analyze_image", {"image_path": IMAGE, "extra_images": IMAGE}, "extra_images", "array"),
+    ("analyze_image", {"image_path": IMAGE, "extra_images": [7]}, "extra_images", "of strings"),
+    (
+        "analyze_image",
+        {"image_path": IMAGE, "extra_images": [IMAGE] * 8},
+        "extra_images",
+        "IMAGE_MCP_MAX_IMAGES_PER_CALL",
+    ),
     (
         "analyze_webpage_screenshot",
         {"image_path": IMAGE, "focus_area": "colours"},

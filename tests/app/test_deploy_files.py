@@ -122,8 +122,9 @@ def test_the_image_installs_exactly_the_locked_packages() -> None:
     builder = "\n".join(
         arguments for instruction, arguments in instructions() if instruction == "RUN"
     )
-    # Every file checked against uv.lock's hashes, nothing resolved, the build backend locked too.
-    assert "uv export --frozen --no-dev --group build --no-emit-project" in builder
+    # Every file checked against uv.lock's hashes, nothing resolved, the build backend locked too;
+    # the otel extra, so that OTEL_* variables are enough to send traces.
+    assert "uv export --frozen --no-dev --group build --extra otel --no-emit-project" in builder
     assert "pip install --no-cache-dir --no-deps --require-hashes -r requirements.txt" in builder
     assert "pip install --no-cache-dir --no-deps --no-index --no-build-isolation ." in builder
     (uv_pin,) = re.findall(r"\buv==(\S+)", builder)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from openrouter_image_mcp.cost import memory_store
-from openrouter_image_mcp.cost.keys import AnswerSpec, answer_key
+from openrouter_image_mcp.cost.keys import AnswerSpec, answer_key, image_digest
 from openrouter_image_mcp.imaging import SizeTarget
 from openrouter_image_mcp.imaging.workers import ImageWorkers
 from tests.cost.helpers import (
@@ -111,16 +112,22 @@ async def test_any_other_argument_is_another_answer(
     assert len(fake.completions) == len(variants)
 
 
-def test_the_key_covers_preparation_settings_and_the_output_schema(
+def test_the_key_covers_every_image_in_order_and_the_settings_that_shape_the_answer(
     make_settings: MakeSettings,
 ) -> None:
     spec = AnswerSpec("analyze_image", "Describe.", "m", 100, None, "auto", None)
-    plain = answer_key(b"image", spec, make_settings())
+    first, second = image_digest(b"image"), image_digest(b"other")
+    plain = answer_key([first], spec, make_settings())
 
-    assert answer_key(b"image", spec, make_settings()) == plain
-    assert answer_key(b"image", spec, make_settings(jpeg_quality=60)) != plain
-    assert answer_key(b"image", spec, make_settings(max_edge=512)) != plain
-    assert answer_key(b"other", spec, make_settings()) != plain
+    assert answer_key([first], spec, make_settings()) == plain
+    assert answer_key([first], spec, make_settings(jpeg_quality=60)) != plain
+    assert answer_key([first], spec, make_settings(max_edge=512)) != plain
+    assert answer_key([first], spec, make_settings(max_tiles=2)) != plain
+    assert answer_key([first], spec, make_settings(fallback_models=["openai/gpt-5"])) != plain
+    assert answer_key([first], spec, make_settings(provider_zdr=True)) != plain
+    assert answer_key([second], spec, make_settings()) != plain
+    compared = answer_key([first, second], spec, make_settings())
+    assert compared not in (plain, answer_key([second, first], spec, make_settings()))
 
 
 async def test_errors_are_not_cached(
@@ -175,9 +182,11 @@ async def test_identical_calls_under_way_share_one_request(
     preparations = []
     prepare = ImageWorkers.prepare
 
-    async def counting_prepare(self: ImageWorkers, raw: bytes, target: SizeTarget) -> object:
+    async def counting_prepare(
+        self: ImageWorkers, raw: bytes, target: SizeTarget, **options: Any
+    ) -> object:
         preparations.append(raw)
-        return await prepare(self, raw, target)
+        return await prepare(self, raw, target, **options)
 
     monkeypatch.setattr(ImageWorkers, "prepare", counting_prepare)
     fake.latency_s = 0.3

@@ -22,7 +22,7 @@ import yaml
 
 from openrouter_image_mcp import __version__
 from openrouter_image_mcp.settings import Settings
-from tests.app.helpers import serving
+from tests.app.helpers import ALICE_TOKEN, TOKENS, auth, serving
 from tests.deploy.helpers import ROOT, redis_options, server_environment, tool
 from tests.fake_openrouter import FakeOpenRouter
 
@@ -202,6 +202,24 @@ async def test_the_probe_paths_answer_200_on_a_running_server(fake: FakeOpenRout
             for path in paths
         }
     assert statuses == {"/readyz": 200, "/healthz": 200}
+
+
+async def test_the_scrape_annotations_find_the_metrics(fake: FakeOpenRouter) -> None:
+    annotations = server()["spec"]["template"]["metadata"]["annotations"]
+    (port,) = server_container()["ports"]
+    settings = fake.settings(auth_tokens=TOKENS)
+    async with serving(settings) as url, httpx.AsyncClient(base_url=url) as http:
+        path = annotations["prometheus.io/path"]
+        # Scraped by the pod's address, with the token the scrape job is given.
+        headers = {"Host": f"10.1.2.3:{port['containerPort']}"}
+        anonymous = await http.get(path, headers=headers)
+        scraped = await http.get(path, headers={**headers, **auth(ALICE_TOKEN)})
+
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert int(annotations["prometheus.io/port"]) == port["containerPort"]
+    assert anonymous.status_code == 401
+    assert scraped.status_code == 200
+    assert "image_mcp_tool_calls_total" in scraped.text
 
 
 def test_the_pods_get_valid_settings_from_the_config_and_the_secret(

@@ -40,7 +40,8 @@ async def pool(settings: Settings) -> AsyncIterator[ImageWorkers]:
 
 
 async def prepared(workers: ImageWorkers, raw: bytes) -> PreparedImage:
-    return await asyncio.wait_for(workers.prepare(raw, TARGET), WAIT_S)
+    (image,) = (await asyncio.wait_for(workers.prepare(raw, TARGET), WAIT_S)).parts
+    return image
 
 
 async def refused(workers: ImageWorkers, raw: bytes) -> ToolFailure:
@@ -219,6 +220,14 @@ while True:
     send(json.loads(sys.argv[1]))
 """
 FACTS = {"format": "PNG", "width": 32, "height": 32, "bytes": 100, "frames": 1}
+TILING = {
+    "count": 2,
+    "width": 32,
+    "height": 60,
+    "scale": 1.0,
+    "overlap_px": 4,
+    "order": "top to bottom",
+}
 
 
 @pytest.mark.parametrize(
@@ -227,13 +236,48 @@ FACTS = {"format": "PNG", "width": 32, "height": 32, "bytes": 100, "frames": 1}
         pytest.param({"outcome": "failed", "code": "UPSTREAM_AUTH", "message": "x"}, id="code"),
         pytest.param({"outcome": "failed", "code": "INVALID_INPUT", "message": "x" * 5000}),
         pytest.param(
-            {"outcome": "prepared", "received": FACTS, "sent": {**FACTS, "format": "EXE"}},
+            {
+                "outcome": "prepared",
+                "received": FACTS,
+                "sent": [{**FACTS, "format": "EXE"}],
+                "tiling": None,
+            },
             id="format",
         ),
-        pytest.param({"outcome": "prepared", "received": FACTS, "sent": {"bytes": "many"}}),
         pytest.param(
-            {"outcome": "prepared", "received": FACTS, "sent": FACTS, "_payload": "7 bytes"},
+            {"outcome": "prepared", "received": FACTS, "sent": [{"bytes": "many"}], "tiling": None}
+        ),
+        pytest.param(
+            {
+                "outcome": "prepared",
+                "received": FACTS,
+                "sent": [FACTS],
+                "tiling": None,
+                "_payload": "7 bytes",
+            },
             id="payload",
+        ),
+        pytest.param(
+            {
+                "outcome": "prepared",
+                "received": FACTS,
+                "sent": [FACTS, FACTS],
+                "tiling": TILING,
+                "_payload": "x" * 200,
+                "sizes": [100, 100],
+            },
+            id="tiles nobody asked for",
+        ),
+        pytest.param(
+            {
+                "outcome": "prepared",
+                "received": FACTS,
+                "sent": [FACTS, FACTS],
+                "tiling": None,
+                "_payload": "x" * 200,
+                "sizes": [100, 100],
+            },
+            id="parts without tiling",
         ),
         pytest.param({"outcome": "surrender"}, id="outcome"),
         pytest.param({"sizes": [2**31]}, id="a 2 GB reply"),

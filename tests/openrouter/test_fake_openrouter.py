@@ -89,6 +89,20 @@ def test_missing_and_wrong_keys_get_the_real_401_texts(fake: FakeOpenRouter) -> 
             id="response-format",
         ),
         pytest.param("not an object", "JSON object", id="not-object"),
+        pytest.param(chat_body(text_part(), provider={"zdr": "yes"}), "provider.zdr", id="zdr"),
+        pytest.param(
+            chat_body(text_part(), provider={"sort": "cheapest"}), "provider.sort", id="sort"
+        ),
+        pytest.param(
+            chat_body(text_part(), provider={"order": "anthropic"}), "provider.order", id="order"
+        ),
+        pytest.param(
+            chat_body(text_part(), provider={"allow_fallback": False}),
+            "Unrecognized key 'allow_fallback'",
+            id="provider-typo",
+        ),
+        pytest.param(chat_body(text_part(), models=[]), "models", id="no-models"),
+        pytest.param(chat_body(text_part(), models=[MODEL, 3]), "models", id="model-not-id"),
     ],
 )
 def test_malformed_requests_are_rejected_with_400(
@@ -126,6 +140,59 @@ def test_text_only_model_has_no_image_endpoints(fake: FakeOpenRouter) -> None:
 
     assert response.status_code == 404
     assert response.json()["error"]["message"] == "No endpoints found that support image input"
+
+
+def test_provider_preferences_route_and_refuse_like_the_real_api(fake: FakeOpenRouter) -> None:
+    image = image_part(data_url(png_bytes()))
+    default = post(fake, chat_body(text_part(), image, model="google/gemini-2.5-flash"))
+    private = post(
+        fake, chat_body(text_part(), image, model="google/gemini-2.5-flash", provider={"zdr": True})
+    )
+    none_private = post(
+        fake, chat_body(text_part(), image, model="openai/gpt-5-mini", provider={"zdr": True})
+    )
+
+    assert default.json()["provider"] == "FakeProvider"
+    assert private.json()["provider"] == "PrivateProvider"
+    assert none_private.status_code == 404
+    assert "data policy" in none_private.json()["error"]["message"]
+
+
+def test_models_fall_back_in_order_and_bill_the_model_that_answered(
+    fake: FakeOpenRouter,
+) -> None:
+    body = chat_body(
+        text_part(),
+        image_part(data_url(png_bytes())),
+        model="openai/gpt-5-mini",
+        models=["openai/gpt-5-mini", "acme/ghost-1", "google/gemini-2.5-flash"],
+        provider={"zdr": True},
+    )
+
+    response = post(fake, body)
+
+    assert response.status_code == 200
+    assert response.json()["model"] == "google/gemini-2.5-flash"
+    assert response.json()["provider"] == "PrivateProvider"
+    assert fake.completions[0].body["models"] == body["models"]
+
+
+def test_an_endpoint_that_ignores_the_response_format_answers_in_prose(
+    fake: FakeOpenRouter,
+) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
+    response_format = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    loose = chat_body(
+        text_part(), model="mistralai/pixtral-large-2411", response_format=response_format
+    )
+    strict = {**loose, "provider": {"require_parameters": True}}
+
+    prose, honoured = post(fake, loose).json(), post(fake, strict).json()
+
+    assert prose["provider"] == "LaxProvider"
+    assert prose["choices"][0]["message"]["content"] == "I see no image."
+    assert honoured["provider"] == "FakeProvider"
+    assert json.loads(honoured["choices"][0]["message"]["content"]) == {"a": "I see no image."}
 
 
 def test_records_decoded_images_and_urls_as_they_arrived(fake: FakeOpenRouter) -> None:
