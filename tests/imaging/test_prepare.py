@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from PIL import Image, ImageCms, JpegImagePlugin
@@ -11,6 +12,7 @@ from openrouter_image_mcp.errors import ErrorCode, ToolFailure
 from openrouter_image_mcp.imaging import (
     PreparedImage,
     SizeTarget,
+    normalize,
     prepare_image,
     target_for_model,
 )
@@ -353,6 +355,73 @@ def test_shrinking_takes_a_cheap_halving_only_within_5_percent_of_the_target(
     prepared = prepare_image(raw, SizeTarget("default", max_edge, None), settings)
 
     assert (prepared.sent.width, prepared.sent.height) == sent
+
+
+@pytest.fixture
+def filters(monkeypatch: pytest.MonkeyPatch) -> list[Image.Resampling]:
+    """The filter of every resize made while preparing (the resize itself still happens),
+    besides the nearest-neighbour sample the classifier takes."""
+    seen: list[Image.Resampling] = []
+    resize = Image.Image.resize
+
+    def recording(image: Image.Image, size: tuple[int, int], resample: Any = None, **kw: Any):
+        if resample != Image.Resampling.NEAREST:
+            seen.append(resample)
+        return resize(image, size, resample, **kw)
+
+    monkeypatch.setattr(Image.Image, "resize", recording)
+    return seen
+
+
+@pytest.fixture
+def classified(monkeypatch: pytest.MonkeyPatch) -> list[Content]:
+    """What every classification during preparation decided."""
+    seen: list[Content] = []
+
+    def recording(image: Image.Image) -> Content:
+        seen.append(classify(image))
+        return seen[-1]
+
+    monkeypatch.setattr(normalize, "classify", recording)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def screenshot_png() -> bytes:
+    return encoded(screenshot(1280, 800), "PNG")
+
+
+@pytest.fixture(scope="module")
+def photo_png() -> bytes:
+    return encoded(photo(1280, 960), "PNG")
+
+
+def test_graphics_are_shrunk_bilinear_once_classified(
+    screenshot_png: bytes,
+    filters: list[Image.Resampling],
+    classified: list[Content],
+    settings: Settings,
+) -> None:
+    # 1280 -> 1024: a non-integer factor, where area averaging smears small text.
+    prepared = prepare_image(screenshot_png, SizeTarget("default", 1024, None), settings)
+
+    assert (prepared.sent.width, prepared.sent.height) == (1024, 640)
+    assert filters == [Image.Resampling.BILINEAR]
+    assert classified == [Content.GRAPHICS]
+
+
+def test_photos_are_shrunk_by_area_averaging_once_classified(
+    photo_png: bytes,
+    filters: list[Image.Resampling],
+    classified: list[Content],
+    settings: Settings,
+) -> None:
+    prepared = prepare_image(photo_png, SizeTarget("default", 1024, None), settings)
+
+    assert (prepared.sent.width, prepared.sent.height) == (1024, 768)
+    assert filters == [Image.Resampling.BOX]
+    assert classified == [Content.PHOTO]
+    assert _jpeg_sampling(prepared) == HALF_CHROMA
 
 
 @pytest.fixture(scope="module")
