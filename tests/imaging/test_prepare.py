@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 import pytest
-from PIL import Image, ImageCms, JpegImagePlugin
+from PIL import Image, ImageCms, ImageFile, JpegImagePlugin
 
 from openrouter_image_mcp.errors import ErrorCode, ToolFailure
 from openrouter_image_mcp.imaging import (
@@ -105,6 +105,59 @@ def test_an_image_over_the_byte_limit_is_reencoded_smaller(make_settings: MakeSe
     assert prepared.passthrough is False
     assert prepared.sent.bytes <= 4096
     assert (prepared.sent.width, prepared.sent.height) == (60, 40)
+
+
+# --- decoding: once, and no more pixels than needed --------------------------------------------
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[int, int]]]:
+    """Every real decode (a load with tiles still to read): format and decoded size."""
+    seen: list[tuple[str, tuple[int, int]]] = []
+    original = ImageFile.ImageFile.load
+
+    def counted(image: ImageFile.ImageFile) -> Any:
+        pending = bool(image.tile)
+        result = original(image)
+        if pending:
+            seen.append((str(image.format), image.size))
+        return result
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counted)
+    return seen
+
+
+def test_a_large_jpeg_is_decoded_once_at_reduced_scale(
+    settings: Settings, decodes: list[tuple[str, tuple[int, int]]]
+) -> None:
+    raw = encoded(photo(4000, 3000), "JPEG", quality=90)
+
+    prepared = prepare_image(raw, TARGET, settings)
+
+    assert decodes == [("JPEG", (2000, 1500))]  # DCT scaling at 1/2: within 5% of 2048 px
+    assert (prepared.sent.width, prepared.sent.height) == (2000, 1500)
+
+
+def test_a_large_png_is_decoded_once(
+    settings: Settings, decodes: list[tuple[str, tuple[int, int]]]
+) -> None:
+    raw = encoded(screenshot(2560, 1600), "PNG")
+
+    prepared = prepare_image(raw, TARGET, settings)
+
+    assert decodes == [("PNG", (2560, 1600))]
+    assert (prepared.sent.width, prepared.sent.height) == (2048, 1280)
+
+
+def test_a_fitting_jpeg_is_only_checked_at_an_eighth_of_its_size(
+    settings: Settings, decodes: list[tuple[str, tuple[int, int]]]
+) -> None:
+    raw = encoded(photo(1600, 1200), "JPEG", quality=90)
+
+    prepared = prepare_image(raw, TARGET, settings)
+
+    assert prepared.passthrough is True
+    assert decodes == [("JPEG", (200, 150))]
 
 
 def test_cmyk_jpegs_are_converted_not_passed_through(settings: Settings) -> None:
