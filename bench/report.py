@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from openrouter_image_mcp.telemetry.metrics import TOTAL
+
 from .run import (
     DEFAULT_MODEL,
+    OUTSIDE,
     SCREENSHOT,
     ColdStart,
     ImageRow,
@@ -14,6 +17,7 @@ from .run import (
     Measurements,
     Series,
 )
+from .tall_page import TallPage
 
 # Issue 14's ceilings on CPU per call against the reference; the chart is ours, not the issue's.
 CPU_RATIO_LIMITS = {
@@ -119,6 +123,12 @@ def targets(measured: Measurements) -> list[Target]:
             300,
             unit=" MB",
         ),
+        Target(
+            "peak memory (RSS summed over the tree), 10 concurrent 18 MB PNGs",
+            measured.peak_memory.peak_rss_mb if measured.peak_memory else None,
+            300,
+            unit=" MB",
+        ),
     ]
     return found
 
@@ -127,7 +137,8 @@ def table(measured: Measurements, latency_s: float) -> str:
     floor = measured.stdio_floor
     lines = [
         "Every call distinct (own question, cache off). CPU = user+sys of the server's process"
-        f" tree per call. Upstream latency: none for stdio, {latency_s * 1000:g} ms for HTTP.",
+        " tree per call. Upstream latency: none for the sequential series (stdio, one HTTP"
+        f" client), {latency_s * 1000:g} ms for 50 HTTP clients and the memory peak.",
         "Reference = bare FastMCP no-op call"
         f" ({_ms(floor.cpu_ms_per_call) if floor else '-'} ms over stdio)"
         " + decode, 800 px, JPEG q80 run in the bench.",
@@ -141,6 +152,8 @@ def table(measured: Measurements, latency_s: float) -> str:
         f"  {model:32}{detail:>6}  {_sent(judged):28}{_read(judged):>8}"
         for model, detail, judged in measured.by_model
     ]
+    lines += _stage_lines(measured.images)
+    lines += _tall_page_lines(measured.tall_page)
     lines += ["", *_http_lines(measured), *_cold_lines(measured.cold_start)]
     lines += ["", *(target.line() for target in targets(measured))]
     spent = ", ".join(f"{name} {seconds:g} s" for name, seconds in measured.durations_s.items())
@@ -156,6 +169,37 @@ def _image_line(row: ImageRow, floor: Series | None) -> str:
         f"{_ms(reference_cpu_ms(row, floor)):>8}{cpu_ratio(row, floor):>6}x  "
         f"{_sent(row.sent):28}{_sent(row.reference):>22}{reads:>15}{psnr:>15}"
     )
+
+
+def _stage_lines(rows: list[ImageRow]) -> list[str]:
+    """Where each image's call spends its wall time, by the server's own `_meta.timings_ms`."""
+    stages = ("load", "prepare", "upstream", TOTAL, OUTSIDE)
+    lines = [
+        "",
+        "where a stdio call's time goes (median wall ms; outside = client latency beyond the"
+        " tool's total):",
+        f"  {'':20}" + "".join(f"{name:>10}" for name in stages),
+    ]
+    for row in rows:
+        measured = row.ours.stages_ms()
+        lines.append(
+            f"  {row.image.label:20}" + "".join(f"{measured.get(name, '-'):>10}" for name in stages)
+        )
+    return lines
+
+
+def _tall_page_lines(page: TallPage | None) -> list[str]:
+    if page is None:
+        return []
+    lines = ["", f"tall page 1280x9000, 14 px text, {page.model} (words read in order):"]
+    for name, sent in (("whole (imaging API, tiles off)", page.whole), ("tiles", page.tiles)):
+        read = "-" if sent.words_read is None else f"{sent.words_read * 100:.0f}%"
+        width, height = sent.size
+        lines.append(
+            f"  {name:32}{sent.parts:>3} x {width}x{height}  {sent.bytes / 1000:6.0f} kB"
+            f"  words read {read}"
+        )
+    return lines
 
 
 def _http_lines(measured: Measurements) -> list[str]:
@@ -223,6 +267,7 @@ def result_json(measured: Measurements, context: dict[str, Any]) -> dict[str, An
             "calls_per_s": round(s.calls_per_s, 1),
             "latency_ms": _spread(s.latency_ms()),
             "overhead_ms": _spread(s.overhead_ms()),
+            "stages_ms": s.stages_ms(),
         }
 
     return {
@@ -247,6 +292,7 @@ def result_json(measured: Measurements, context: dict[str, Any]) -> dict[str, An
         "http_floor": series(measured.http_floor),
         "load_50_clients": series(measured.load),
         "peak_memory_10_noise_png": asdict(measured.peak_memory) if measured.peak_memory else None,
+        "tall_page": asdict(measured.tall_page) if measured.tall_page else None,
         "cold_start": {name: asdict(run) for name, run in measured.cold_start.items()},
         "durations_s": measured.durations_s,
         "targets": [{**asdict(t), "passed": t.passed} for t in targets(measured)],

@@ -23,6 +23,8 @@ from typing import Any
 import psutil
 from PIL import Image
 
+from openrouter_image_mcp.telemetry.metrics import TOTAL
+
 from .clients import Call, HttpCaller, StdioSession
 from .inputs import BenchImage
 from .legibility import Legibility, fidelity_db, legibility, upright_original
@@ -38,9 +40,11 @@ from .processes import (
 from .reference import measure_reference
 from .sampling import TreeWatch, Usage
 from .stats import Spread, spread
+from .tall_page import TallPage, drawn, judged, whole_image
 from .upstream import KEEP_IMAGE
 
 SMALL = "small_png"
+OUTSIDE = "outside"
 NOISE = "noise_png"
 SCREENSHOT = "screenshot_png"
 DEFAULT_MODEL = "google/gemini-2.5-flash"
@@ -117,6 +121,18 @@ class Series:
     def latency_ms(self) -> Spread | None:
         return spread([call.latency_s * 1000 for call in self.calls])
 
+    def stages_ms(self) -> dict[str, float]:
+        """Median wall milliseconds of each stage the server reports in `_meta.timings_ms`
+        (load, prepare, upstream, total), and `outside`: the client's latency beyond the
+        tool's total (JSON-RPC, FastMCP's dispatch and middleware, the transport)."""
+        timed = [(call, call.meta.get("timings_ms") or {}) for call in self.calls]
+        timed = [(call, timings) for call, timings in timed if TOTAL in timings]
+        if not timed:
+            return {}
+        stages = {name: [t[name] for _, t in timed if name in t] for name in timed[0][1]}
+        stages[OUTSIDE] = [call.latency_s * 1000 - t[TOTAL] for call, t in timed]
+        return {name: round(statistics.median(values), 1) for name, values in stages.items()}
+
 
 @dataclass(frozen=True, slots=True)
 class ImageRow:
@@ -150,6 +166,7 @@ class Measurements:
     http_floor: Series | None = None
     load: Series | None = None
     peak_memory: Usage | None = None  # during 10 concurrent 18 MB PNGs
+    tall_page: TallPage | None = None
     cold_start: dict[str, ColdStart] = field(default_factory=dict)
     durations_s: dict[str, float] = field(default_factory=dict)  # where the run's time went
 
@@ -165,9 +182,10 @@ class _Unjudged:
     reference: bytes
 
 
-def arguments(image: BenchImage, *, keep: bool = False, **extra: str) -> dict[str, Any]:
+def arguments(image: BenchImage | Path, *, keep: bool = False, **extra: str) -> dict[str, Any]:
     question = f"Describe it (#{next(_SERIAL)}).{' ' + KEEP_IMAGE if keep else ''}"
-    return {"image_path": str(image.path), "question": question, **extra}
+    path = image if isinstance(image, Path) else image.path
+    return {"image_path": str(path), "question": question, **extra}
 
 
 class Bench:
@@ -185,19 +203,18 @@ class Bench:
         self.measured = Measurements()
 
     async def run(self) -> Measurements:
-        # CPU per call does not depend on the upstream's latency, so the sequential series run
-        # without it (as issue 14's comparison did) and can afford enough calls to average out
-        # the 10 ms granularity of the kernel's CPU accounting.
+        # The sequential series run without upstream latency (as issue 14's comparison did),
+        # so they can afford enough calls to average out the 10 ms granularity of the kernel's
+        # CPU accounting, and no call's CPU includes what waiting costs (see http_series).
         self.upstream.set_latency(0.0)
         with self.timed("cold starts"):
             await self.cold_starts()
         with self.timed("stdio series"):
-            unjudged, by_model = await self.stdio_series()
-        self.upstream.set_latency(self.latency_s)
+            unjudged, by_model, tiles = await self.stdio_series()
         with self.timed("http series"):
             await self.http_series()
         with self.timed("OCR and PSNR"):
-            self.judge_all(unjudged, by_model)
+            self.judge_all(unjudged, by_model, tiles)
         return self.measured
 
     @contextmanager
@@ -206,10 +223,18 @@ class Bench:
         yield
         self.measured.durations_s[name] = round(time.monotonic() - started, 1)
 
-    def judge_all(self, unjudged: list[_Unjudged], by_model: list[tuple[str, str, bytes]]) -> None:
+    def judge_all(
+        self,
+        unjudged: list[_Unjudged],
+        by_model: list[tuple[str, str, bytes]],
+        tiles: list[bytes],
+    ) -> None:
         """Tesseract on two threads, once no server is running to be disturbed."""
         screenshot = self.images[SCREENSHOT]
+        page, path = drawn(self.images[SMALL].path.parent)
         with ThreadPoolExecutor(max_workers=2) as pool:
+            whole = pool.submit(judged, page, [whole_image(path, DEFAULT_MODEL)])
+            tiled = pool.submit(judged, page, tiles)
             rows = [
                 (
                     row,
@@ -224,6 +249,7 @@ class Bench:
                 for row, sent, ref in rows
             ]
             self.measured.by_model = [(m, d, judged.result()) for m, d, judged in models]
+            self.measured.tall_page = TallPage(DEFAULT_MODEL, whole.result(), tiled.result())
 
     async def cold_starts(self) -> None:
         for name, module in (("ours", OURS), ("floor", FLOOR)):
@@ -236,15 +262,19 @@ class Bench:
                         cpu.append(times.user + times.system)
             self.measured.cold_start[name] = ColdStart(wall, cpu)
 
-    async def stdio_series(self) -> tuple[list[_Unjudged], list[tuple[str, str, bytes]]]:
+    async def stdio_series(
+        self,
+    ) -> tuple[list[_Unjudged], list[tuple[str, str, bytes]], list[bytes]]:
         by_model = []
+        _, tall = drawn(self.images[SMALL].path.parent)
         with (self.out / "stdio-ours.log").open("ab") as log:
             async with stdio_session(OURS, self.env, self.out, log) as session:
                 await session.call(arguments(self.images[SMALL]))  # imports, pools warm up
                 rows = [await self.image_row(session, image) for image in self.images.values()]
                 for model, detail in self.plan.models:
-                    sent = await self.kept(session, self.images[SCREENSHOT], model, detail)
+                    [sent] = await self.kept(session, self.images[SCREENSHOT].path, model, detail)
                     by_model.append((model, detail, sent))
+                tiles = await self.kept(session, tall)
         with (self.out / "stdio-floor.log").open("ab") as log:
             async with stdio_session(FLOOR, self.env, self.out, log) as floor:
                 small = self.images[SMALL]
@@ -252,11 +282,11 @@ class Bench:
                 self.measured.stdio_floor = await self.series(
                     floor.pid, [floor.call] * self.plan.floor_calls, lambda: arguments(small)
                 )
-        return rows, by_model
+        return rows, by_model, tiles
 
     async def image_row(self, session: StdioSession, image: BenchImage) -> _Unjudged:
         # The kept call also warms up: a worker process starts on the first image it gets.
-        sent = await self.kept(session, image)
+        [sent] = await self.kept(session, image.path)
         calls = self.plan.calls_large if image.large else self.plan.calls_small
         ours = await self.series(session.pid, [session.call] * calls, lambda: arguments(image))
         raw = image.path.read_bytes()
@@ -264,16 +294,17 @@ class Bench:
         return _Unjudged(image, ours, sent, reference.cpu_ms, reference.sent)
 
     async def kept(
-        self, session: StdioSession, image: BenchImage, model: str | None = None, detail: str = ""
-    ) -> bytes:
-        """One more call, whose image the upstream keeps: the bytes the model received."""
+        self, session: StdioSession, path: Path, model: str | None = None, detail: str = ""
+    ) -> list[bytes]:
+        """One more call, whose images the upstream keeps: the bytes the model received (the
+        image, or its tiles in order)."""
         extra = {"model": model} if model else {}
         if detail:
             extra["detail"] = detail
-        call = await session.call(arguments(image, keep=True, **extra))
+        call = await session.call(arguments(path, keep=True, **extra))
         _check(call)
         [record] = [r for r in self.upstream.drain() if r["kept"]]
-        return base64.b64decode(record["kept"][0].partition(",")[2])
+        return [base64.b64decode(url.partition(",")[2]) for url in record["kept"]]
 
     async def series(
         self,
@@ -293,15 +324,20 @@ class Bench:
         return Series(calls, watch.usage().cpu_s, elapsed, self.upstream.drain())
 
     async def http_series(self) -> None:
+        # One client's calls run without upstream latency, as over stdio and as the floor's
+        # no-op calls: a call that waits 200 ms costs more CPU whoever serves it (timers
+        # that tick meanwhile, caches other processes cooled), which is not the transport.
         small = self.images[SMALL]
         with running_http(OURS, self.env, self.out, self.out / "http-ours.log") as server:
+            self.upstream.set_latency(self.latency_s)
             self.measured.peak_memory = await self.peak_memory(server)
+            self.measured.load = await self.load(server)
+            self.upstream.set_latency(0.0)
             async with HttpCaller(server.mcp_url) as caller:
                 await caller.call(arguments(small))
                 self.measured.http_small = await self.series(
                     server.pid, [caller.call] * self.plan.floor_calls, lambda: arguments(small)
                 )
-            self.measured.load = await self.load(server)
         with running_http(FLOOR, self.env, self.out, self.out / "http-floor.log") as floor:
             async with HttpCaller(floor.mcp_url) as caller:
                 await caller.call(arguments(small))

@@ -77,6 +77,29 @@ def test_overhead_subtracts_the_upstreams_time_for_that_very_completion() -> Non
     assert series.cpu_ms_per_call == pytest.approx(4.0)
 
 
+def test_stages_are_the_servers_own_timings_and_the_rest_is_outside_the_tool() -> None:
+    def timed(latency_s: float, **timings_ms: float) -> Call:
+        return Call(latency_s, {"content": [], "_meta": {"timings_ms": timings_ms}})
+
+    series = Series(
+        calls=[
+            timed(0.012, load=1.0, prepare=2.0, upstream=5.0, total=9.0),
+            timed(0.020, load=3.0, prepare=4.0, upstream=7.0, total=15.0),
+            timed(0.016, load=2.0, prepare=3.0, upstream=6.0, total=12.0),
+            Call(0.5, {"content": [], "isError": True}),  # refused before any stage: skipped
+        ],
+        cpu_s=0.04,
+        elapsed_s=0.6,
+    )
+    assert series.stages_ms() == {
+        "load": 2.0,
+        "prepare": 3.0,
+        "upstream": 6.0,
+        "total": 12.0,
+        "outside": 4.0,
+    }
+
+
 def test_cpu_of_a_process_tree_includes_its_children() -> None:
     burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
     parent = (

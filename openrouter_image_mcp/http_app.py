@@ -28,6 +28,7 @@ from . import __version__
 from .auth import explain_auth_failures
 from .cost import add_usage_route
 from .json_guard import JsonShapeGuard
+from .readiness import readiness_problems
 from .settings import Settings
 from .telemetry.metrics_route import metrics_route
 from .tools import runtime_of
@@ -77,14 +78,6 @@ def _origins_of_host(host: str) -> list[str]:
         has_port = False
     port = "" if has_port else ":*"
     return [f"http://{host}{port}", f"https://{host}{port}"]
-
-
-def readiness_problems(settings: Settings) -> list[str]:
-    """Why this server cannot answer tool calls yet; empty when it can. Never includes values."""
-    problems = []
-    if not settings.api_key:
-        problems.append("OPENROUTER_API_KEY is not set; tool calls would fail with CONFIG_ERROR")
-    return problems
 
 
 def health_routes(settings: Settings) -> list[Route]:

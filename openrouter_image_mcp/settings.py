@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from limits import parse_many
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -27,6 +27,14 @@ JWT_ALGORITHMS = frozenset(
 )
 
 CommaList = Annotated[list[str], NoDecode]
+# One limit of IMAGE_MCP_RATE_LIMIT in the notation of `limits` ("60/minute", "5 per 2
+# seconds"; several joined by , ; or |), checked without importing the library, which loads
+# on the first call (tests/cost/test_configuration.py checks that it reads what this accepts).
+RATE_LIMIT_ITEM = re.compile(
+    r"\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(?:second|minute|hour|day|month|year)s?\s*",
+    re.IGNORECASE,
+)
+RATE_LIMIT_SEPARATORS = re.compile(r"[,;|]")
 
 
 def _split_commas(value: object) -> object:
@@ -286,13 +294,12 @@ class Settings(BaseSettings):
     @field_validator("rate_limit")
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:
-        try:
-            items = parse_many(value)
-        except ValueError:
+        items = [RATE_LIMIT_ITEM.fullmatch(part) for part in RATE_LIMIT_SEPARATORS.split(value)]
+        if not all(items):
             raise ValueError(
                 "not a rate limit; write it like '60/minute', or several like '10/second;300/hour'"
-            ) from None
-        if any(item.amount < 1 for item in items):
+            )
+        if any(int(item.group(1)) < 1 for item in items if item):
             raise ValueError(
                 "allows no calls at all, so every tool call would be refused; allow at least "
                 "one call per window (e.g. 60/minute)"

@@ -41,8 +41,7 @@ IN_WORKERS = {
     "HEIF decoding": "pillow_heif",
     "rare image formats": "PIL.TiffImagePlugin",
 }
-# Loaded on first use, not at start (issue 14). Not yet: the cost controls, the upstream and
-# URL clients and the command's transport switch still import these when the server starts.
+# Loaded on first use (or only by the HTTP transport, or only with Redis), not at start.
 ON_FIRST_USE = {
     "redis": "redis",
     "py-key-value (and beartype)": "key_value",
@@ -96,7 +95,6 @@ def test_image_decoders_are_left_to_the_workers(package: str, started_modules: s
     assert package not in started_modules
 
 
-@pytest.mark.xfail(strict=True, reason="phase B of issue 14: lazy imports in cost/ and transports")
 @pytest.mark.parametrize("package", list(ON_FIRST_USE.values()), ids=list(ON_FIRST_USE))
 def test_what_only_some_calls_need_loads_on_first_use(
     package: str, started_modules: set[str]

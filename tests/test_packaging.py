@@ -31,8 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 SCHEMA = ROOT / "tests" / "schemas" / "server.schema.json"
 REGISTRY_NAME = "io.github.openrouter-image-mcp/openrouter-image-mcp"
-# Installed for what it does to another package, never imported (see pyproject.toml).
-NOT_IMPORTED = {"sniffio"}
 # fastmcp is a meta-package: its modules ship in fastmcp-slim, pinned to the same version.
 SHIPPED_BY = {"fastmcp-slim": "fastmcp"}
 
@@ -197,7 +195,7 @@ def test_every_package_the_tests_import_is_declared() -> None:
 
 def test_every_runtime_dependency_and_extra_is_used() -> None:
     imported = set(imported_distributions("openrouter_image_mcp"))
-    unused = set(requirements("runtime")) - imported - NOT_IMPORTED
+    unused = set(requirements("runtime")) - imported
     assert not unused, f"nothing imports {unused}"
     for name, requirement in requirements("runtime").items():
         for extra in requirement.extras:

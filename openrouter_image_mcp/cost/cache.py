@@ -1,26 +1,26 @@
 """The answer cache: a successful answer, kept for `cache_ttl_s` under its content key.
 
-Only answers are cached, never errors and never the image. The store is any py-key-value
-store (bounded memory, or Redis shared by every replica). The cache fails open: if the store
-cannot be read or written, the call goes on without it and the outage is logged.
+Only answers are cached, never errors and never the image. The store is bounded memory in
+this process (memory_store.py) or py-key-value's Redis store shared by every replica
+(redis_state.py). The cache fails open: if the store cannot be read or written, the call goes
+on without it and the outage is logged.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, SupportsFloat
 
-from key_value.aio.errors import BaseKeyValueError
-from key_value.aio.protocols.key_value import AsyncKeyValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from redis.exceptions import RedisError
+
+from .outage import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
 COLLECTION = "image-mcp-answers"
-STORE_ERRORS = (BaseKeyValueError, RedisError, OSError)
 
 CacheStatus = Literal["hit", "miss", "shared"]
 
@@ -57,10 +57,20 @@ class Served:
         return meta
 
 
+class AnswerStore(Protocol):
+    """Where answers are kept (py-key-value's calls); raises `StoreUnavailable` when unreachable."""
+
+    async def get(self, key: str, *, collection: str) -> dict[str, Any] | None: ...
+
+    async def put(
+        self, key: str, value: Mapping[str, Any], *, collection: str, ttl: SupportsFloat | None
+    ) -> None: ...
+
+
 class AnswerCache:
     """`get`/`put` replies by key; a TTL of 0 turns the cache off."""
 
-    def __init__(self, store: AsyncKeyValue, ttl_s: int) -> None:
+    def __init__(self, store: AnswerStore, ttl_s: int) -> None:
         self._store = store
         self._ttl_s = ttl_s
 
@@ -73,7 +83,7 @@ class AnswerCache:
             return None
         try:
             value = await self._store.get(key, collection=COLLECTION)
-        except STORE_ERRORS:
+        except StoreUnavailable:
             logger.warning("answer cache unreachable; answering without it", exc_info=True)
             return None
         if value is None:
@@ -91,5 +101,5 @@ class AnswerCache:
             await self._store.put(
                 key, reply.model_dump(mode="json"), collection=COLLECTION, ttl=self._ttl_s
             )
-        except STORE_ERRORS:
+        except StoreUnavailable:
             logger.warning("answer cache unreachable; this answer was not cached", exc_info=True)

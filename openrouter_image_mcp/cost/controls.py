@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..openrouter.catalog import ModelCatalog
 from ..settings import Settings
@@ -25,9 +26,11 @@ from .ledger import Counter, Tally, UtcDay
 from .metering import CallMeter
 from .model_plan import ModelPlan, ModelPlanner
 from .outage import StoreUnavailable, refusal
-from .ratelimit import RateLimits
 from .slots import UpstreamSlots
 from .state import SharedState, open_shared_state
+
+if TYPE_CHECKING:
+    from .ratelimit import RateLimits
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +46,9 @@ class CostControls:
         self, settings: Settings, state: SharedState, catalog: ModelCatalog, metrics: Metrics
     ) -> None:
         self._settings = settings
+        self._state = state
         self._metrics = metrics
         self._ledger = state.ledger
-        self._rate_limits = RateLimits(state.limits, settings.rate_limit)
         self._budget = Budget(
             state.reservations,
             per_client_usd=settings.budget_usd_per_day,
@@ -57,6 +60,13 @@ class CostControls:
         self._in_flight: InFlight[Reply] = InFlight()
         self._slots = UpstreamSlots(settings.max_concurrency, settings.queue_timeout_s, metrics)
         metrics.watch_queue("upstream_slots", self._slots.waiting)
+
+    @cached_property
+    def _rate_limits(self) -> RateLimits:
+        # Made on the first call: `limits` is not imported to start the server.
+        from .ratelimit import RateLimits
+
+        return RateLimits(self._state.limits(), self._settings.rate_limit)
 
     async def plan(self, model: str) -> ModelPlan:
         """`model` checked against the catalog and priced; raises the refusal (see model_plan)."""

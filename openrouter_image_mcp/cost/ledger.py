@@ -2,10 +2,10 @@
 
 Budgets and the /usage route read these counters, so they live behind one seam: a dict in
 this process, or one Redis hash per day that every replica updates (HINCRBY, with EXPIREAT so
-a finished day cleans itself up). Money is counted in whole nano-dollars (1e-9 USD), so sums
-are exact and Redis, Lua and Python agree on them. Spend and reservations ("holds", see
-reservations.py) are also kept in total, so the global budget is checked in O(1); they are
-written by the reservation store only.
+a finished day cleans itself up; redis_ledger.py). Money is counted in whole nano-dollars
+(1e-9 USD), so sums are exact and Redis, Lua and Python agree on them. Spend and reservations
+("holds", see reservations.py) are also kept in total, so the global budget is checked in
+O(1); they are written by the reservation store only.
 
 Redis layout, one hash per day at `image-mcp:usage:<day>`: `<counter>:<client>` per client,
 and `<counter>` alone for the totals of spend_nusd and reserved_nusd.
@@ -21,11 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
-from .outage import StoreUnavailable
 
 Counter = Literal["calls", "hits", "shared", "spend_nusd", "reserved_nusd"]
 NANO = 1_000_000_000
@@ -171,32 +166,3 @@ class MemoryLedger:
             for old in sorted(self._days)[: -self.KEPT_DAYS]:
                 del self._days[old]
         return counts
-
-
-class RedisLedger:
-    """Counters shared by every replica (see the module docstring for the layout)."""
-
-    def __init__(self, redis: Redis) -> None:
-        self._redis = redis
-
-    async def add(self, day: UtcDay, client: str, counter: Counter, amount: int = 1) -> None:
-        key = usage_key(day)
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hincrby(key, client_field(counter, client), amount)
-                pipe.expireat(key, expiry(day))
-                await pipe.execute()
-        except (RedisError, OSError) as error:
-            raise StoreUnavailable("usage counters") from error
-
-    async def read(self, day: UtcDay) -> dict[str, Tally]:
-        try:
-            fields_: dict[str, str] = await self._redis.hgetall(usage_key(day))
-        except (RedisError, OSError) as error:
-            raise StoreUnavailable("usage counters") from error
-        counts: defaultdict[str, dict[str, int]] = defaultdict(dict)
-        for name, value in fields_.items():
-            counter, per_client, client = name.partition(":")
-            if counter in COUNTERS and per_client:
-                counts[client][counter] = int(value)
-        return {client: tally_from(values) for client, values in counts.items()}

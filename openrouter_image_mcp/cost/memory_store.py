@@ -1,20 +1,35 @@
-"""An in-process py-key-value store bounded in entries AND bytes.
+"""An in-process answer store bounded in entries AND bytes, expiring entries with their TTL.
 
 py-key-value's own `MemoryStore` bounds only the number of entries, and a cache of model
-answers must also bound memory. Entries are kept as JSON text, which gives both their size
-and a private copy: a caller changing a returned dict cannot change the cached answer.
+answers must also bound memory. It also needs nothing of py-key-value: the library (with
+beartype, over half a second of imports) loads only when the cache lives in Redis. Entries are
+kept as JSON text, which gives both their size and a private copy: a caller changing a
+returned dict cannot change the cached answer. The calls are py-key-value's (`get`/`put`/
+`delete` with a collection), so the answer cache takes either store.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, SupportsFloat
 
-# Custom stores subclass BaseStore and handle ManagedEntry, as the library's own stores do.
-from key_value.aio._utils import ManagedEntry
-from key_value.aio.stores.base import BaseStore
+
+def now() -> float:
+    """The clock entries expire by (a function, so tests can move it forward)."""
+    return time.monotonic()
 
 
-class BoundedMemoryStore(BaseStore):
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    text: str
+    expires_at: float | None
+
+
+class BoundedMemoryStore:
     """Least-recently-used eviction once `max_entries` or `max_bytes` would be exceeded.
 
     An entry larger than `max_bytes` on its own is not kept. Expired entries are dropped when
@@ -25,9 +40,8 @@ class BoundedMemoryStore(BaseStore):
     def __init__(self, *, max_entries: int, max_bytes: int) -> None:
         self._max_entries = max_entries
         self._max_bytes = max_bytes
-        self._entries: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self._bytes = 0
-        super().__init__(stable_api=True)
 
     @property
     def size_bytes(self) -> int:
@@ -36,37 +50,41 @@ class BoundedMemoryStore(BaseStore):
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def _get_managed_entry(self, *, collection: str, key: str) -> ManagedEntry | None:
+    async def get(self, key: str, *, collection: str) -> dict[str, Any] | None:
         slot = (collection, key)
-        text = self._entries.get(slot)
-        if text is None:
+        entry = self._entries.get(slot)
+        if entry is None:
             return None
-        entry = self._serialization_adapter.load_json(json_str=text)
-        if entry.is_expired:
+        if entry.expires_at is not None and entry.expires_at <= now():
             self._discard(slot)
             return None
         self._entries.move_to_end(slot)
-        return entry
+        return json.loads(entry.text)
 
-    async def _put_managed_entry(
-        self, *, collection: str, key: str, managed_entry: ManagedEntry
+    async def put(
+        self,
+        key: str,
+        value: Mapping[str, Any],
+        *,
+        collection: str,
+        ttl: SupportsFloat | None = None,
     ) -> None:
         slot = (collection, key)
-        text = self._serialization_adapter.dump_json(entry=managed_entry)
+        text = json.dumps(value)
         if len(text) > self._max_bytes:
             return  # it could only fit by evicting everything else, and then not even itself
         self._discard(slot)
-        self._entries[slot] = text
+        self._entries[slot] = _Entry(text, None if ttl is None else now() + float(ttl))
         self._bytes += len(text)
         while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
             self._discard(next(iter(self._entries)))  # the least recently used
 
-    async def _delete_managed_entry(self, *, collection: str, key: str) -> bool:
+    async def delete(self, key: str, *, collection: str) -> bool:
         return self._discard((collection, key))
 
     def _discard(self, slot: tuple[str, str]) -> bool:
-        text = self._entries.pop(slot, None)
-        if text is None:
+        entry = self._entries.pop(slot, None)
+        if entry is None:
             return False
-        self._bytes -= len(text)
+        self._bytes -= len(entry.text)
         return True

@@ -1,97 +1,58 @@
 """The one seam where cost-control state lives: this process, or Redis shared by replicas.
 
 In-process by default. With IMAGE_MCP_REDIS_URL set, every replica shares the same rate-limit
-windows (`limits` RedisStorage), answer cache (py-key-value RedisStore), daily counters
-(`RedisLedger`) and spend holds (`RedisReservations`), so limits, budgets and cache hits hold
-across the whole deployment. IMAGE_MCP_CACHE_REDIS_URL moves the answer cache to a Redis of
-its own, which may evict under memory pressure without ever touching limits or budgets.
+windows, answer cache, daily counters and spend holds (redis_state.py), so limits, budgets and
+cache hits hold across the whole deployment. Neither redis-py, py-key-value nor `limits` is
+imported by a server that keeps its state in memory until a call needs it: together they
+would add most of a second to every start.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-
-from key_value.aio.protocols.key_value import AsyncKeyValue
-from key_value.aio.stores.redis import RedisStore
-from key_value.aio.wrappers.limit_size import LimitSizeWrapper
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from redis.asyncio import ConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from typing import TYPE_CHECKING
 
 from ..settings import Settings
-from .ledger import Ledger, MemoryLedger, RedisLedger
+from .cache import AnswerStore
+from .ledger import Ledger, MemoryLedger
 from .memory_store import BoundedMemoryStore
-from .reservations import MemoryReservations, RedisReservations, Reservations
+from .reservations import MemoryReservations, Reservations
 
-# A Redis that does not answer within this is treated as down (see outage.py), so a call
-# never hangs on it; one immediate retry covers a pooled connection the server has closed.
-REDIS_TIMEOUT_S = 2.0
-LIMITS_KEY_PREFIX = "image-mcp:limits"
+if TYPE_CHECKING:
+    from limits.aio.storage import Storage
 
 
 @dataclass(frozen=True, slots=True)
 class SharedState:
-    limits: Storage
-    answers: AsyncKeyValue
+    # Opens the rate-limit windows' storage; called on the first call, which loads `limits`.
+    limits: Callable[[], Storage]
+    answers: AnswerStore
     ledger: Ledger
     reservations: Reservations
 
 
 @asynccontextmanager
 async def open_shared_state(settings: Settings) -> AsyncIterator[SharedState]:
-    if settings.redis_url is None:
-        ledger = MemoryLedger()
-        yield SharedState(
-            limits=MemoryStorage(),
-            answers=BoundedMemoryStore(
-                max_entries=settings.cache_max_entries, max_bytes=settings.cache_max_bytes
-            ),
-            ledger=ledger,
-            reservations=MemoryReservations(ledger),
-        )
+    if settings.redis_url is not None:
+        from .redis_state import open_redis_state
+
+        async with open_redis_state(settings, settings.redis_url) as state:
+            yield state
         return
-    url = settings.redis_url.get_secret_value()
-    async with AsyncExitStack() as stack:
-        options = {
-            "socket_timeout": REDIS_TIMEOUT_S,
-            "socket_connect_timeout": REDIS_TIMEOUT_S,
-            "retry": Retry(NoBackoff(), 1),
-        }
-        # Text replies for the cache and the counters; `limits` reads raw replies of its own.
-        redis = Redis.from_url(url, decode_responses=True, **options)
-        stack.push_async_callback(redis.aclose)
-        cache_redis = redis
-        if settings.cache_redis_url is not None:
-            cache_url = settings.cache_redis_url.get_secret_value()
-            cache_redis = Redis.from_url(cache_url, decode_responses=True, **options)
-            stack.push_async_callback(cache_redis.aclose)
-        limits_pool = ConnectionPool.from_url(url, **options)
-        stack.push_async_callback(limits_pool.aclose)
-        yield SharedState(
-            limits=RedisStorage(
-                limits_uri(url),
-                implementation="redispy",
-                wrap_exceptions=True,
-                key_prefix=LIMITS_KEY_PREFIX,
-                connection_pool=limits_pool,
-            ),
-            # Redis itself bounds the total (the cache Redis's maxmemory with LRU eviction);
-            # entries expire with the cache TTL, and no single answer may take more than the
-            # whole cache budget.
-            answers=LimitSizeWrapper(
-                RedisStore(client=cache_redis),
-                max_size=settings.cache_max_bytes,
-                raise_on_too_large=False,
-            ),
-            ledger=RedisLedger(redis),
-            reservations=RedisReservations(redis),
-        )
+    ledger = MemoryLedger()
+    yield SharedState(
+        limits=memory_limits,
+        answers=BoundedMemoryStore(
+            max_entries=settings.cache_max_entries, max_bytes=settings.cache_max_bytes
+        ),
+        ledger=ledger,
+        reservations=MemoryReservations(ledger),
+    )
 
 
-def limits_uri(url: str) -> str:
-    """The `limits` spelling of a Redis URL: redis://h -> async+redis://h, unix:// too."""
-    scheme, _, rest = url.partition("://")
-    return f"async+{'redis+unix' if scheme == 'unix' else scheme}://{rest}"
+def memory_limits() -> Storage:
+    from limits.aio.storage import MemoryStorage
+
+    return MemoryStorage()

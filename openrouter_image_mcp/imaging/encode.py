@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from ..errors import ErrorCode, ToolFailure
-from .classify import Content, classify
+from .classify import Content
 from .limits import PreparationSettings
 from .modes import flattened_on_white
 
@@ -48,9 +48,9 @@ class Encoded:
     data: bytes
 
 
-def encode_image(image: Image.Image, settings: PreparationSettings) -> Encoded:
-    """`image` (L, LA, RGB or RGBA) as WEBP or JPEG bytes of at most max_image_bytes."""
-    content = classify(image)
+def encode_image(image: Image.Image, content: Content, settings: PreparationSettings) -> Encoded:
+    """`image` (L, LA, RGB or RGBA), whose `content` the caller classified, as WEBP or JPEG
+    bytes of at most max_image_bytes."""
     if content is Content.PHOTO:
         return _jpeg_within_limit(image, settings.jpeg_quality, _HALF_CHROMA, settings)
     if image.mode in ("LA", "RGBA"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import binascii
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +48,6 @@ class PreparedImage:
 
     mime: str
     data_url: str
-    digest: str
     received: ImageFacts
     sent: ImageFacts
     passthrough: bool
@@ -63,7 +61,6 @@ class PreparedImage:
         return cls(
             mime=mime,
             data_url=_data_url(mime, payload),
-            digest=hashlib.sha256(payload).hexdigest(),
             received=received,
             sent=sent,
             passthrough=passthrough,

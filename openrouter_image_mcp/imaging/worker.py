@@ -32,6 +32,8 @@ from .targets import SizeTarget
 from .tiles import TilePolicy
 
 Reply = tuple[dict[str, Any], list[bytes]]
+# Linux's default ceiling for a pipe an unprivileged process sizes (/proc/sys/fs/pipe-max-size).
+PIPE_BYTES = 1024 * 1024
 
 
 class _Reroute(Exception):
@@ -98,6 +100,8 @@ def _lane_check(max_pixels: int | None) -> Callable[[ImageFacts], None] | None:
 def _claim_stdio() -> tuple[BinaryIO, BinaryIO]:
     """Private copies of stdin and stdout for the messages; fd 0 then reads nothing and fd 1
     writes to stderr, so nothing a library prints can corrupt a message."""
+    for pipe in (0, 1):
+        _widen(pipe)
     reader = os.fdopen(os.dup(0), "rb")
     writer = os.fdopen(os.dup(1), "wb")
     nothing = os.open(os.devnull, os.O_RDONLY)
@@ -105,6 +109,17 @@ def _claim_stdio() -> tuple[BinaryIO, BinaryIO]:
     os.close(nothing)
     os.dup2(2, 1)
     return reader, writer
+
+
+def _widen(pipe: int) -> None:
+    """Let the pipe hold PIPE_BYTES (Linux): an 18 MB image crosses in 18 writes and wakeups
+    of each side instead of 280 of the default 64 KiB."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        return
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, not a pipe, over the limit
+        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def _cap_memory(limit: int) -> None:

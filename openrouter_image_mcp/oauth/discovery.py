@@ -16,9 +16,10 @@ import time
 from urllib.parse import urlsplit
 
 import anyio
-import httpx
+import httpx2
 
 from ..settings import check_https_url
+from ..tls import client_tls_context
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +67,20 @@ class KeySetLocation:
 
     async def _discover(self) -> str:
         problems = []
-        async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_S, follow_redirects=False) as client:
+        async with httpx2.AsyncClient(
+            timeout=FETCH_TIMEOUT_S, follow_redirects=False, verify=client_tls_context()
+        ) as client:
             for url in metadata_urls(self.issuer):
                 try:
                     return await self._jwks_uri_from(client, url)
-                except (httpx.HTTPError, ValueError) as error:
+                except (httpx2.HTTPError, ValueError) as error:
                     problems.append(f"{url}: {error}")
         raise DiscoveryError(
             f"no usable metadata for issuer {self.issuer} ({'; '.join(problems)}); "
             "check IMAGE_MCP_OAUTH_ISSUER, or set IMAGE_MCP_OAUTH_JWKS_URI"
         )
 
-    async def _jwks_uri_from(self, client: httpx.AsyncClient, url: str) -> str:
+    async def _jwks_uri_from(self, client: httpx2.AsyncClient, url: str) -> str:
         response = await client.get(url, headers={"Accept": "application/json"})
         if response.status_code != 200:
             raise ValueError(f"HTTP {response.status_code}")

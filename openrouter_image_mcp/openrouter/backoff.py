@@ -30,7 +30,7 @@ class Backoff:
 
 def retry_after_s(headers: Mapping[str, str], status: int | None, now: float) -> float | None:
     """Seconds the server asked us to wait: Retry-After (seconds or HTTP-date), else for a 429
-    X-RateLimit-Reset. `headers` must look names up case-insensitively (httpx.Headers does)."""
+    X-RateLimit-Reset. `headers` must look names up case-insensitively (httpx2.Headers does)."""
     retry_after = headers.get("retry-after")
     if retry_after is not None:
         return _seconds_or_date(retry_after.strip(), now)

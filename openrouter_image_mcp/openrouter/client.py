@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
-import httpx
+import httpx2
 
 from openrouter_image_mcp.errors import OK, ErrorCode, ToolFailure
 from openrouter_image_mcp.openrouter.backoff import RETRY_STATUSES, Backoff, retry_after_s
@@ -35,10 +36,14 @@ from openrouter_image_mcp.openrouter.mapping import read_error, to_failure
 from openrouter_image_mcp.openrouter.meter import UNMETERED, Charge, Meter
 from openrouter_image_mcp.openrouter.request import ChatRequest
 from openrouter_image_mcp.settings import Settings
+from openrouter_image_mcp.tls import client_tls_context
 
 logger = logging.getLogger(__name__)
 
 MODELS_TIMEOUT_S = 10.0
+# Bodies up to this are sent as one bytes object (one write, the cheapest for small images);
+# larger ones are streamed from the request's own strings, never copied whole.
+STREAM_BODIES_OVER_BYTES = 1024 * 1024
 # Answered before any model ran (OpenRouter's request errors, routing failures): not billed.
 # Other failures (408, 5xx from a provider, a proxy's page) may have been, so they are unknown.
 NOT_BILLED_STATUSES = frozenset({400, 401, 402, 403, 404, 405, 413, 422, 429, 503})
@@ -59,21 +64,22 @@ class OpenRouterClient:
         self,
         settings: Settings,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
         backoff: Backoff | None = None,
     ) -> None:
         self._settings = settings
         self._backoff = backoff or Backoff()
-        self._http = httpx.AsyncClient(
+        self._http = httpx2.AsyncClient(
             base_url=settings.openrouter_base_url,
             headers=_headers(settings),
             # Reads are bounded by the call's total deadline instead (see the module docstring).
-            timeout=httpx.Timeout(None, connect=settings.upstream_connect_timeout_s),
-            limits=httpx.Limits(
+            timeout=httpx2.Timeout(None, connect=settings.upstream_connect_timeout_s),
+            limits=httpx2.Limits(
                 max_connections=settings.max_concurrency,
                 max_keepalive_connections=settings.max_concurrency,
             ),
             transport=transport,
+            verify=client_tls_context(),
         )
 
     async def complete(self, request: ChatRequest, meter: Meter = UNMETERED) -> Completion:
@@ -169,14 +175,10 @@ class OpenRouterClient:
     ) -> Completion | _Setback:
         started = time.perf_counter()
         try:
-            response = await self._http.post(
-                "chat/completions",
-                content=body.stream(),
-                headers={"Content-Length": str(body.length)},
-            )
-        except httpx.RequestError as exc:  # connection, protocol or body-decoding failure
+            response = await self._http.post("chat/completions", **_content(body))
+        except httpx2.RequestError as exc:  # connection, protocol or body-decoding failure
             logger.debug("OpenRouter attempt %d: %s", attempt, type(exc).__name__)
-            if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout):
                 charge.record(0.0)  # nothing was sent
             return _Setback(self._unreachable(exc), worth_retrying=True)
         logger.debug(
@@ -189,8 +191,8 @@ class OpenRouterClient:
         charge.record(_billed_usd(response.status_code, payload))
         return _read_response(response, payload, model)
 
-    def _unreachable(self, exc: httpx.RequestError) -> ToolFailure:
-        host = httpx.URL(self._settings.openrouter_base_url).host
+    def _unreachable(self, exc: httpx2.RequestError) -> ToolFailure:
+        host = httpx2.URL(self._settings.openrouter_base_url).host
         return ToolFailure(
             ErrorCode.UPSTREAM_UNAVAILABLE,
             f"could not reach OpenRouter at {host} ({type(exc).__name__}); "
@@ -207,7 +209,7 @@ def _headers(settings: Settings) -> dict[str, bytes]:
     }
     if settings.api_key is not None:
         headers["Authorization"] = f"Bearer {settings.api_key}"
-    # httpx would reject a non-ASCII title as str; UTF-8 bytes go through.
+    # httpx2 would reject a non-ASCII title as str; UTF-8 bytes go through.
     return {name: value.encode() for name, value in headers.items()}
 
 
@@ -236,6 +238,13 @@ def _encode(request: ChatRequest) -> JsonBody:
         ) from None
 
 
+def _content(body: JsonBody) -> dict[str, Any]:
+    """The request's content arguments for one attempt."""
+    if body.length <= STREAM_BODIES_OVER_BYTES:
+        return {"content": bytes(body)}
+    return {"content": body.stream(), "headers": {"Content-Length": str(body.length)}}
+
+
 def _billed_usd(status: int, payload: object) -> float | None:
     """What an answer says it cost, success or not; 0 if provably free, None if unknown."""
     usage = payload.get("usage") if isinstance(payload, dict) else None
@@ -245,7 +254,7 @@ def _billed_usd(status: int, payload: object) -> float | None:
     return 0.0 if status in NOT_BILLED_STATUSES and isinstance(payload, dict) else None
 
 
-def _read_response(response: httpx.Response, payload: object, model: str) -> Completion | _Setback:
+def _read_response(response: httpx2.Response, payload: object, model: str) -> Completion | _Setback:
     if response.is_success:
         outcome = parse_completion(
             payload,

@@ -7,7 +7,7 @@ goes to a checked address (the URL's host replaced by the IP, the real name kept
 differently between the check and the connection. Bodies are streamed under a byte cap and
 all hops share one deadline.
 
-Requests go straight to the transport, not through an httpx client: redirects are this
+Requests go straight to the transport, not through an HTTP client: redirects are this
 module's to judge (a client builds the next request itself, and fails on `data:` targets),
 and nothing (cookies above all) may carry over from one fetch to the next.
 """
@@ -22,7 +22,7 @@ from ipaddress import ip_address
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
-import httpx
+import httpx2
 
 from .. import __version__
 from ..errors import ErrorCode, ToolFailure, quote_remote
@@ -64,7 +64,7 @@ class FetchLimits:
 class Target:
     """One URL to request: `url` carries the normalized host, which checks and messages use."""
 
-    url: httpx.URL
+    url: httpx2.URL
     host: str
     literal: IPAddress | None
 
@@ -93,8 +93,8 @@ class Target:
         if port is not None:
             netloc = f"{netloc}:{port}"
         try:
-            normalized = httpx.URL(urlunsplit((scheme, netloc, parts.path, parts.query, "")))
-        except httpx.InvalidURL:
+            normalized = httpx2.URL(urlunsplit((scheme, netloc, parts.path, parts.query, "")))
+        except httpx2.InvalidURL:
             raise _invalid_url("is malformed") from None
         return cls(normalized, normalized.raw_host.decode("ascii"), parse_ip_literal(host))
 
@@ -109,7 +109,7 @@ class UrlFetcher:
 
     def __init__(
         self,
-        transport: httpx.AsyncBaseTransport,
+        transport: httpx2.AsyncBaseTransport,
         policy: HostPolicy,
         resolver: Resolver,
         limits: FetchLimits,
@@ -119,7 +119,7 @@ class UrlFetcher:
         self._resolver = resolver
         self._limits = limits
         # Reads are bounded by the one deadline for the whole fetch, see `fetch`.
-        self._timeouts = httpx.Timeout(None, connect=limits.connect_timeout_s).as_dict()
+        self._timeouts = httpx2.Timeout(None, connect=limits.connect_timeout_s).as_dict()
 
     async def fetch(self, url: str) -> bytes:
         target = Target.parse(url)
@@ -169,14 +169,14 @@ class UrlFetcher:
 
     async def _request_any(self, target: Target, addresses: list[IPAddress]) -> bytes | _Redirect:
         """Try the checked addresses in resolver order until one accepts the connection."""
-        failure: httpx.TransportError | None = None
+        failure: httpx2.TransportError | None = None
         for address in addresses:
             try:
                 return await self._request(target, address)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
                 logger.debug("connecting to %s at %s failed: %r", target.host, address, exc)
                 failure = exc
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 raise _transfer_failed(target, exc) from None
         raise ToolFailure(
             ErrorCode.FETCH_FAILED,
@@ -188,7 +188,7 @@ class UrlFetcher:
         extensions: dict[str, object] = {"timeout": self._timeouts}
         if target.url.scheme == "https":
             extensions["sni_hostname"] = target.host
-        request = httpx.Request(
+        request = httpx2.Request(
             "GET",
             target.url.copy_with(host=str(address)),
             headers={"Host": target.url.netloc.decode("ascii"), **_REQUEST_HEADERS},
@@ -201,12 +201,12 @@ class UrlFetcher:
         finally:
             await response.aclose()
 
-    async def _handle(self, target: Target, response: httpx.Response) -> bytes | _Redirect:
+    async def _handle(self, target: Target, response: httpx2.Response) -> bytes | _Redirect:
         location = response.headers.get("Location")
         if response.status_code in _REDIRECT_STATUSES and location:
             try:
                 return _Redirect(str(target.url.join(location)))
-            except httpx.InvalidURL:
+            except httpx2.InvalidURL:
                 raise ToolFailure(
                     ErrorCode.FETCH_FAILED,
                     f"{target.host} redirected to an invalid URL; pass the final image URL",
@@ -223,7 +223,7 @@ class UrlFetcher:
             )
         return await self._read_body(target, response)
 
-    async def _read_body(self, target: Target, response: httpx.Response) -> bytes:
+    async def _read_body(self, target: Target, response: httpx2.Response) -> bytes:
         max_bytes = self._limits.max_bytes
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
@@ -266,7 +266,7 @@ def _refused_scheme(scheme: str, redirected_from: str | None) -> ToolFailure:
     )
 
 
-def _transfer_failed(target: Target, exc: httpx.HTTPError) -> ToolFailure:
+def _transfer_failed(target: Target, exc: httpx2.HTTPError) -> ToolFailure:
     return ToolFailure(
         ErrorCode.FETCH_FAILED,
         f"downloading the image from {target.host} failed ({_reason(exc)}); try again later",

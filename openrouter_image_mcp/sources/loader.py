@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from types import TracebackType
 
-import httpx
+import httpx2
 
 from ..settings import Settings
+from ..tls import client_tls_context
 from .classify import classify
 from .fetch import FetchLimits, UrlFetcher, resolve_host
 from .files import FileSandbox
@@ -27,7 +28,7 @@ class ImageLoader:
         settings: Settings,
         *,
         resolver: Resolver | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self._max_bytes = settings.max_image_bytes
         # Used directly, not through a client: no redirects, cookies or environment proxies
@@ -89,7 +90,9 @@ class ImageLoader:
         await self.aclose()
 
 
-def _default_transport() -> httpx.AsyncHTTPTransport:
+def _default_transport() -> httpx2.AsyncHTTPTransport:
     # No keep-alive: connections are opened to a pinned IP with a per-request TLS name, so a
     # pooled connection could otherwise serve a different host name than it was verified for.
-    return httpx.AsyncHTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
+    return httpx2.AsyncHTTPTransport(
+        verify=client_tls_context(), limits=httpx2.Limits(max_keepalive_connections=0)
+    )

@@ -19,7 +19,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 from PIL import Image
 
 from openrouter_image_mcp.http_app import build_http_app
-from openrouter_image_mcp.serve import uvicorn_config
+from openrouter_image_mcp.serve_http import uvicorn_config
 from openrouter_image_mcp.server import build_server
 from openrouter_image_mcp.settings import Settings
 

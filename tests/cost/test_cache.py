@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
+from openrouter_image_mcp.cost import memory_store
 from openrouter_image_mcp.cost.keys import AnswerSpec, answer_key, image_digest
 from openrouter_image_mcp.imaging import SizeTarget
 from openrouter_image_mcp.imaging.workers import ImageWorkers
@@ -154,8 +154,8 @@ async def test_an_answer_older_than_the_ttl_is_asked_again(
     image = make_image()
     async with connected(make_settings(cache_ttl_s=120)) as client:
         await analyze(client, image)
-        later = datetime.now(UTC) + timedelta(seconds=121)
-        monkeypatch.setattr("key_value.aio._utils.managed_entry.now", lambda: later)
+        later = memory_store.now() + 121
+        monkeypatch.setattr(memory_store, "now", lambda: later)
         expired = await analyze(client, image)
 
     assert cache_status(expired) == "miss"

@@ -3,17 +3,40 @@
 from __future__ import annotations
 
 import pytest
+from limits import parse_many
 from pydantic import ValidationError
 
 from openrouter_image_mcp.cli import describe_invalid_settings
-from openrouter_image_mcp.cost.state import limits_uri
+from openrouter_image_mcp.cost.redis_state import limits_uri
 from openrouter_image_mcp.logs import Redactor, secrets_of
 from openrouter_image_mcp.settings import Settings
 
 
-@pytest.mark.parametrize("spec", ["60/minute", "10/second;300/hour", "5 per 2 seconds"])
-def test_rate_limits_in_the_limits_syntax_are_accepted(spec: str) -> None:
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "60/minute",
+        "10/second;300/hour",
+        "5 per 2 seconds",
+        " 1 PER 3 Hours | 7/day, 100 / 2 months;1/year ",
+        "3per minute",
+    ],
+)
+def test_rate_limits_in_the_limits_syntax_are_accepted_and_read_alike_by_limits(
+    spec: str,
+) -> None:
+    # Settings check the notation without importing `limits`; the library reads it on the
+    # first call and must find the same limits there.
     assert Settings(_env_file=None, transport="stdio", rate_limit=spec).rate_limit == spec
+    assert all(item.amount >= 1 for item in parse_many(spec))
+
+
+@pytest.mark.parametrize("spec", ["60/fortnight", "60/minute;", "1/second,,2/hour", "-1/hour"])
+def test_rate_limits_limits_would_refuse_are_refused_at_start(spec: str) -> None:
+    with pytest.raises(ValueError, match=r"parse|granularity"):
+        parse_many(spec)
+    with pytest.raises(ValidationError, match="write it like '60/minute'"):
+        Settings(_env_file=None, transport="stdio", rate_limit=spec)
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,12 @@ from openrouter_image_mcp.cost.ledger import (
     REDIS_KEY_PREFIX,
     Ledger,
     MemoryLedger,
-    RedisLedger,
     Tally,
     UtcDay,
     nano_usd,
 )
 from openrouter_image_mcp.cost.outage import StoreUnavailable
+from openrouter_image_mcp.cost.redis_ledger import RedisLedger
 from openrouter_image_mcp.cost.state import open_shared_state
 from openrouter_image_mcp.settings import Settings
 

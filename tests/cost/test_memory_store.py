@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
+from openrouter_image_mcp.cost import memory_store
 from openrouter_image_mcp.cost.memory_store import BoundedMemoryStore
 
 COLLECTION = "answers"
@@ -68,8 +67,8 @@ async def test_an_expired_entry_is_not_returned_and_frees_its_space(
 ) -> None:
     store = BoundedMemoryStore(max_entries=10, max_bytes=100_000)
     await store.put("k", value(10), collection=COLLECTION, ttl=60)
-    later = datetime.now(UTC) + timedelta(seconds=61)
-    monkeypatch.setattr("key_value.aio._utils.managed_entry.now", lambda: later)
+    later = memory_store.now() + 61
+    monkeypatch.setattr(memory_store, "now", lambda: later)
 
     assert await store.get("k", collection=COLLECTION) is None
     assert len(store) == 0

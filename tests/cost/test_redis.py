@@ -8,7 +8,8 @@ import pytest
 import redis
 
 from openrouter_image_mcp.cost.cache import COLLECTION, AnswerCache, Reply
-from openrouter_image_mcp.cost.state import REDIS_TIMEOUT_S, open_shared_state
+from openrouter_image_mcp.cost.redis_state import REDIS_TIMEOUT_S
+from openrouter_image_mcp.cost.state import open_shared_state
 from tests import fake_openrouter as upstream
 from tests.cost.helpers import (
     CALL_COST,

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
+from typing import Any
 
 import pytest
-from PIL import Image, ImageCms, JpegImagePlugin
+from PIL import Image, ImageCms, ImageFile, JpegImagePlugin
 
 from openrouter_image_mcp.errors import ErrorCode, ToolFailure
 from openrouter_image_mcp.imaging import (
     PreparedImage,
     SizeTarget,
+    normalize,
     prepare_image,
     target_for_model,
 )
@@ -72,7 +73,6 @@ def test_fitting_images_are_sent_byte_for_byte(
     assert prepared.passthrough is True
     assert prepared.mime == mime
     assert sent_bytes(prepared) == raw
-    assert prepared.digest == hashlib.sha256(raw).hexdigest()
     assert prepared.sent == prepared.received
 
 
@@ -105,6 +105,59 @@ def test_an_image_over_the_byte_limit_is_reencoded_smaller(make_settings: MakeSe
     assert prepared.passthrough is False
     assert prepared.sent.bytes <= 4096
     assert (prepared.sent.width, prepared.sent.height) == (60, 40)
+
+
+# --- decoding: once, and no more pixels than needed --------------------------------------------
+
+
+@pytest.fixture
+def decodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[int, int]]]:
+    """Every real decode (a load with tiles still to read): format and decoded size."""
+    seen: list[tuple[str, tuple[int, int]]] = []
+    original = ImageFile.ImageFile.load
+
+    def counted(image: ImageFile.ImageFile) -> Any:
+        pending = bool(image.tile)
+        result = original(image)
+        if pending:
+            seen.append((str(image.format), image.size))
+        return result
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counted)
+    return seen
+
+
+def test_a_large_jpeg_is_decoded_once_at_reduced_scale(
+    settings: Settings, decodes: list[tuple[str, tuple[int, int]]]
+) -> None:
+    raw = encoded(photo(4000, 3000), "JPEG", quality=90)
+
+    prepared = prepare_image(raw, TARGET, settings)
+
+    assert decodes == [("JPEG", (2000, 1500))]  # DCT scaling at 1/2: within 5% of 2048 px
+    assert (prepared.sent.width, prepared.sent.height) == (2000, 1500)
+
+
+def test_a_large_png_is_decoded_once(
+    settings: Settings, decodes: list[tuple[str, tuple[int, int]]]
+) -> None:
+    raw = encoded(screenshot(2560, 1600), "PNG")
+
+    prepared = prepare_image(raw, TARGET, settings)
+
+    assert decodes == [("PNG", (2560, 1600))]
+    assert (prepared.sent.width, prepared.sent.height) == (2048, 1280)
+
+
+def test_a_fitting_jpeg_is_only_checked_at_an_eighth_of_its_size(
+    settings: Settings, decodes: list[tuple[str, tuple[int, int]]]
+) -> None:
+    raw = encoded(photo(1600, 1200), "JPEG", quality=90)
+
+    prepared = prepare_image(raw, TARGET, settings)
+
+    assert prepared.passthrough is True
+    assert decodes == [("JPEG", (200, 150))]
 
 
 def test_cmyk_jpegs_are_converted_not_passed_through(settings: Settings) -> None:
@@ -355,6 +408,73 @@ def test_shrinking_takes_a_cheap_halving_only_within_5_percent_of_the_target(
     prepared = prepare_image(raw, SizeTarget("default", max_edge, None), settings)
 
     assert (prepared.sent.width, prepared.sent.height) == sent
+
+
+@pytest.fixture
+def filters(monkeypatch: pytest.MonkeyPatch) -> list[Image.Resampling]:
+    """The filter of every resize made while preparing (the resize itself still happens),
+    besides the nearest-neighbour sample the classifier takes."""
+    seen: list[Image.Resampling] = []
+    resize = Image.Image.resize
+
+    def recording(image: Image.Image, size: tuple[int, int], resample: Any = None, **kw: Any):
+        if resample != Image.Resampling.NEAREST:
+            seen.append(resample)
+        return resize(image, size, resample, **kw)
+
+    monkeypatch.setattr(Image.Image, "resize", recording)
+    return seen
+
+
+@pytest.fixture
+def classified(monkeypatch: pytest.MonkeyPatch) -> list[Content]:
+    """What every classification during preparation decided."""
+    seen: list[Content] = []
+
+    def recording(image: Image.Image) -> Content:
+        seen.append(classify(image))
+        return seen[-1]
+
+    monkeypatch.setattr(normalize, "classify", recording)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def screenshot_png() -> bytes:
+    return encoded(screenshot(1280, 800), "PNG")
+
+
+@pytest.fixture(scope="module")
+def photo_png() -> bytes:
+    return encoded(photo(1280, 960), "PNG")
+
+
+def test_graphics_are_shrunk_bilinear_once_classified(
+    screenshot_png: bytes,
+    filters: list[Image.Resampling],
+    classified: list[Content],
+    settings: Settings,
+) -> None:
+    # 1280 -> 1024: a non-integer factor, where area averaging smears small text.
+    prepared = prepare_image(screenshot_png, SizeTarget("default", 1024, None), settings)
+
+    assert (prepared.sent.width, prepared.sent.height) == (1024, 640)
+    assert filters == [Image.Resampling.BILINEAR]
+    assert classified == [Content.GRAPHICS]
+
+
+def test_photos_are_shrunk_by_area_averaging_once_classified(
+    photo_png: bytes,
+    filters: list[Image.Resampling],
+    classified: list[Content],
+    settings: Settings,
+) -> None:
+    prepared = prepare_image(photo_png, SizeTarget("default", 1024, None), settings)
+
+    assert (prepared.sent.width, prepared.sent.height) == (1024, 768)
+    assert filters == [Image.Resampling.BOX]
+    assert classified == [Content.PHOTO]
+    assert _jpeg_sampling(prepared) == HALF_CHROMA
 
 
 @pytest.fixture(scope="module")

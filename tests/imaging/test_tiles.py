@@ -11,7 +11,8 @@ from itertools import pairwise
 import pytest
 from PIL import Image
 
-from openrouter_image_mcp.imaging import SizeTarget, target_for_model, tile_policy
+from openrouter_image_mcp.imaging import SizeTarget, normalize, target_for_model, tile_policy
+from openrouter_image_mcp.imaging.classify import Content, classify
 from openrouter_image_mcp.imaging.limits import PreparationLimits
 from openrouter_image_mcp.imaging.normalize import prepare
 from openrouter_image_mcp.imaging.tiles import LEGIBLE_SCALE, TilePolicy
@@ -129,11 +130,18 @@ def test_a_page_already_legible_whole_is_not_tiled() -> None:
     assert AUTO.plan(1280, 4000, SizeTarget("default", 4096, None)) is None
 
 
-def test_prepared_tiles_share_the_byte_budget_and_fit_the_target() -> None:
+def test_prepared_tiles_share_the_byte_budget_and_fit_the_target(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     page = tall_page()
     limits = PreparationLimits(max_pixels=50_000_000, max_image_bytes=500_000, jpeg_quality=85)
+    classified: list[Content] = []
+    monkeypatch.setattr(
+        normalize, "classify", lambda image: classified.append(classify(image)) or classified[-1]
+    )
     preparation = prepare(page.png(), CLAUDE, limits, tiling=AUTO)
 
+    assert classified == [Content.GRAPHICS]  # the page once, not every tile again
     assert preparation.tiling is not None
     assert len(preparation.sent) == preparation.tiling.count == 5
     assert preparation.payloads is not None

@@ -6,7 +6,7 @@ import json
 import time
 
 import anyio
-import httpx
+import httpx2
 import pytest
 
 from openrouter_image_mcp.openrouter import OpenRouterClient
@@ -196,7 +196,7 @@ async def test_the_fake_serves_the_catalog_and_can_be_made_unreachable(
     try:
         assert parse_catalog(await client.models(), 0).models
         fake.models_status = 503
-        with pytest.raises(httpx.HTTPStatusError, match="503"):
+        with pytest.raises(httpx2.HTTPStatusError, match="503"):
             await client.models()
     finally:
         await client.aclose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-import httpx
+import httpx2
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -291,8 +291,8 @@ async def test_tolerates_odd_but_valid_answer_shapes(fake: FakeOpenRouter) -> No
         ],
         "usage": {"prompt_tokens": True, "completion_tokens": -1, "cost": "0.1"},
     }
-    transport = httpx.MockTransport(
-        lambda request: httpx.Response(200, json=body, headers={"X-Generation-Id": "gen-h"})
+    transport = httpx2.MockTransport(
+        lambda request: httpx2.Response(200, json=body, headers={"X-Generation-Id": "gen-h"})
     )
     client = OpenRouterClient(fake.settings(), transport=transport)
 
@@ -308,8 +308,8 @@ async def test_tolerates_odd_but_valid_answer_shapes(fake: FakeOpenRouter) -> No
 
 async def test_key_of_any_format_echoed_upstream_is_redacted(fake: FakeOpenRouter) -> None:
     key = "gateway-key-42"  # not sk-… shaped, e.g. a self-hosted gateway's key
-    transport = httpx.MockTransport(
-        lambda request: httpx.Response(401, json={"error": {"message": f"bad key {key}"}})
+    transport = httpx2.MockTransport(
+        lambda request: httpx2.Response(401, json={"error": {"message": f"bad key {key}"}})
     )
     client = OpenRouterClient(fake.settings(openrouter_api_key=key), transport=transport)
 

@@ -6,7 +6,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from openrouter_image_mcp.settings import Settings
@@ -25,7 +25,7 @@ async def make_loader() -> AsyncIterator[MakeLoader]:
     def make(
         *,
         resolver: Resolver | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
         **settings: Any,
     ) -> ImageLoader:
         loader = ImageLoader(

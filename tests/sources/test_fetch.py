@@ -9,7 +9,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from openrouter_image_mcp import __version__
@@ -21,26 +21,26 @@ from tests.sources.fakes import PNG, FakeResolver, ipv6_forms, make_tls_pair
 from tests.sources.servers import Flood, drip, image, promise_only, raw_answer, redirect, send
 
 PUBLIC = "93.184.216.34"
-Handler = Callable[[httpx.Request], httpx.Response]
+Handler = Callable[[httpx2.Request], httpx2.Response]
 
 
-def recording(handler: Handler) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+def recording(handler: Handler) -> tuple[httpx2.MockTransport, list[httpx2.Request]]:
     """A transport answering with `handler` that keeps every request it was sent."""
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
 
-    def record(request: httpx.Request) -> httpx.Response:
+    def record(request: httpx2.Request) -> httpx2.Response:
         seen.append(request)
         return handler(request)
 
-    return httpx.MockTransport(record), seen
+    return httpx2.MockTransport(record), seen
 
 
-def streamed(status: int, body: bytes = b"", **headers: str) -> httpx.Response:
+def streamed(status: int, body: bytes = b"", **headers: str) -> httpx2.Response:
     """A response as a network transport returns it: body not yet read."""
-    return httpx.Response(status, headers=headers, stream=httpx.ByteStream(body))
+    return httpx2.Response(status, headers=headers, stream=httpx2.ByteStream(body))
 
 
-def serve_png(request: httpx.Request) -> httpx.Response:
+def serve_png(request: httpx2.Request) -> httpx2.Response:
     return streamed(200, PNG)
 
 
@@ -268,7 +268,7 @@ async def test_https_uses_the_real_name_for_sni_and_the_certificate(
         return make_loader(
             allowed_hosts=["img.test"],
             resolver=FakeResolver.fixed(img_test="127.0.0.1"),
-            transport=httpx.AsyncHTTPTransport(verify=pair_client),
+            transport=httpx2.AsyncHTTPTransport(verify=pair_client),
         )
 
     result = await loader_trusting(good.client).load(f"https://img.test:{server.port}/cat.png")
@@ -303,7 +303,7 @@ async def test_dns_rebinding_cannot_move_the_connection(make_loader: MakeLoader)
 async def test_every_hop_is_resolved_once_and_pinned(make_loader: MakeLoader) -> None:
     resolver = FakeResolver.fixed(a_test=PUBLIC, b_test="8.8.8.8")
 
-    def hop(request: httpx.Request) -> httpx.Response:
+    def hop(request: httpx2.Request) -> httpx2.Response:
         if request.headers["host"] == "a.test":
             return streamed(302, Location="https://b.test:8443/img")
         return serve_png(request)

@@ -9,7 +9,7 @@ import os
 import threading
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,7 +21,7 @@ from tests.sources.conftest import MakeLoader
 from tests.sources.fakes import PNG, PNG_B64, FakeResolver
 
 
-class ClosingTransport(httpx.MockTransport):
+class ClosingTransport(httpx2.MockTransport):
     closed = False
 
     async def aclose(self) -> None:
@@ -29,7 +29,7 @@ class ClosingTransport(httpx.MockTransport):
 
 
 def _png_transport() -> ClosingTransport:
-    return ClosingTransport(lambda _: httpx.Response(200, stream=httpx.ByteStream(PNG)))
+    return ClosingTransport(lambda _: httpx2.Response(200, stream=httpx2.ByteStream(PNG)))
 
 
 @pytest.mark.parametrize(
