@@ -315,13 +315,13 @@ class _Worker:
     async def _exactly(self, size: int) -> bytes:
         stdout = self._process.stdout
         assert stdout is not None
-        buffer = bytearray(size)
-        filled = 0
-        while filled < size:
-            chunk = await stdout.receive(size - filled)
-            buffer[filled : filled + len(chunk)] = chunk
-            filled += len(chunk)
-        return bytes(buffer)
+        # Joined once at the end: one copy of the payload on the event loop, not two.
+        chunks: list[bytes] = []
+        while size > 0:
+            chunk = await stdout.receive(size)
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
 
 
 def _preparation(reply: dict[str, Any], payloads: list[bytes], job: _Job) -> Preparation:
