@@ -50,7 +50,7 @@ _START_TIMEOUT_S = 30.0  # importing Pillow on a busy machine
 _STOP_GRACE_S = 2.0
 _DEATH_GRACE_S = 1.0  # for a worker whose output ended to finish exiting
 _SEND_CHUNK = 256 * 1024  # bounds the copy the event loop's pipe buffer makes
-_WRAP_IN_THREAD_BYTES = 1024 * 1024  # base64 and hash off the event loop above this
+_WRAP_IN_THREAD_BYTES = 1024 * 1024  # base64 off the event loop above this
 # The worker needs none of these, and it parses hostile images: it gets no secrets.
 _PRIVATE_ENV_PREFIXES = ("OPENROUTER_", "IMAGE_MCP_")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
