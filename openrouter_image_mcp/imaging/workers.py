@@ -135,7 +135,7 @@ class ImageWorkers:
             if reply.get("outcome") not in _KEEPS_WORKING:
                 await _retire(slot)  # out of memory (it exits by itself), or broken
             try:
-                return self._outcome(reply, payloads, job)
+                return self._outcome(reply, payloads, job, express=express)
             except RuntimeError:
                 await _retire(slot)  # a malformed answer: not to be trusted with another job
                 raise
@@ -160,12 +160,12 @@ class ImageWorkers:
         return None
 
     def _outcome(
-        self, reply: dict[str, Any], payloads: list[bytes], job: _Job
+        self, reply: dict[str, Any], payloads: list[bytes], job: _Job, *, express: bool
     ) -> Preparation | None:
         match reply.get("outcome"):
             case "prepared":
                 return _preparation(reply, payloads, job)
-            case "reroute":
+            case "reroute" if express:  # only the express lane hands a job on
                 return None
             case "failed":
                 raise _refusal(reply)

@@ -280,6 +280,7 @@ TILING = {
             id="parts without tiling",
         ),
         pytest.param({"outcome": "surrender"}, id="outcome"),
+        pytest.param({"outcome": "reroute"}, id="reroute from the general lane"),
         pytest.param({"sizes": [2**31]}, id="a 2 GB reply"),
     ],
 )
