@@ -32,8 +32,8 @@ class PreparationLimits:
     def of(cls, settings: PreparationSettings) -> PreparationLimits:
         return cls(settings.max_pixels, settings.max_image_bytes, settings.jpeg_quality)
 
-    def within(self, max_image_bytes: int | None) -> PreparationLimits:
+    def within(self, max_image_bytes: int) -> PreparationLimits:
         """These limits, sending at most `max_image_bytes` (a share of a request's images)."""
-        if max_image_bytes is None or max_image_bytes >= self.max_image_bytes:
+        if max_image_bytes >= self.max_image_bytes:
             return self
         return replace(self, max_image_bytes=max_image_bytes)

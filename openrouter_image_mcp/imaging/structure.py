@@ -86,8 +86,7 @@ def survey(raw: bytes, max_pixels: int) -> Structure:
 
 def check_frame_count(frames: int) -> None:
     """Refuse more frames than MAX_FRAMES, however they were counted."""
-    if frames > MAX_FRAMES:
-        raise over_structural_cap("the image has", MAX_FRAMES, "frames or pages", _ONE_FRAME)
+    _frames_tally().add(frames)
 
 
 class _Tally:

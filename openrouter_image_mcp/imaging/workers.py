@@ -50,7 +50,7 @@ _START_TIMEOUT_S = 30.0  # importing Pillow on a busy machine
 _STOP_GRACE_S = 2.0
 _DEATH_GRACE_S = 1.0  # for a worker whose output ended to finish exiting
 _SEND_CHUNK = 256 * 1024  # bounds the copy the event loop's pipe buffer makes
-_WRAP_IN_THREAD_BYTES = 1024 * 1024  # base64 and hash off the event loop above this
+_WRAP_IN_THREAD_BYTES = 1024 * 1024  # base64 off the event loop above this
 # The worker needs none of these, and it parses hostile images: it gets no secrets.
 _PRIVATE_ENV_PREFIXES = ("OPENROUTER_", "IMAGE_MCP_")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -135,7 +135,7 @@ class ImageWorkers:
             if reply.get("outcome") not in _KEEPS_WORKING:
                 await _retire(slot)  # out of memory (it exits by itself), or broken
             try:
-                return self._outcome(reply, payloads, job)
+                return self._outcome(reply, payloads, job, express=express)
             except RuntimeError:
                 await _retire(slot)  # a malformed answer: not to be trusted with another job
                 raise
@@ -160,12 +160,12 @@ class ImageWorkers:
         return None
 
     def _outcome(
-        self, reply: dict[str, Any], payloads: list[bytes], job: _Job
+        self, reply: dict[str, Any], payloads: list[bytes], job: _Job, *, express: bool
     ) -> Preparation | None:
         match reply.get("outcome"):
             case "prepared":
                 return _preparation(reply, payloads, job)
-            case "reroute":
+            case "reroute" if express:  # only the express lane hands a job on
                 return None
             case "failed":
                 raise _refusal(reply)
@@ -315,13 +315,13 @@ class _Worker:
     async def _exactly(self, size: int) -> bytes:
         stdout = self._process.stdout
         assert stdout is not None
-        buffer = bytearray(size)
-        filled = 0
-        while filled < size:
-            chunk = await stdout.receive(size - filled)
-            buffer[filled : filled + len(chunk)] = chunk
-            filled += len(chunk)
-        return bytes(buffer)
+        # Joined once at the end: one copy of the payload on the event loop, not two.
+        chunks: list[bytes] = []
+        while size > 0:
+            chunk = await stdout.receive(size)
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
 
 
 def _preparation(reply: dict[str, Any], payloads: list[bytes], job: _Job) -> Preparation:

@@ -19,7 +19,7 @@ from openrouter_image_mcp.imaging import PreparedImage, SizeTarget, prepare_imag
 from openrouter_image_mcp.imaging import workers as workers_module
 from openrouter_image_mcp.imaging.workers import EXPRESS_MAX_BYTES, ImageWorkers
 from openrouter_image_mcp.settings import Settings
-from tests.helpers import ImageWorkerWatch, noise_png, png_bytes
+from tests.helpers import IMAGE_WORKER_MODULE, ImageWorkerWatch, noise_png, png_bytes
 from tests.imaging.conftest import MakeSettings
 from tests.imaging.hostile import slow_png
 from tests.imaging.images import sent_bytes
@@ -280,13 +280,15 @@ TILING = {
             id="parts without tiling",
         ),
         pytest.param({"outcome": "surrender"}, id="outcome"),
+        pytest.param({"outcome": "reroute"}, id="reroute from the general lane"),
         pytest.param({"sizes": [2**31]}, id="a 2 GB reply"),
     ],
 )
 async def test_a_worker_breaking_the_protocol_is_not_believed_and_not_reused(
     lie: dict[str, object], settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lying = (sys.executable, "-c", LYING_WORKER, json.dumps(lie))
+    # The module's name as an unused last argument, so ImageWorkerWatch counts the liars.
+    lying = (sys.executable, "-c", LYING_WORKER, json.dumps(lie), IMAGE_WORKER_MODULE)
     monkeypatch.setattr(workers_module, "WORKER_COMMAND", lying)
     watch = ImageWorkerWatch()
     async with pool(settings) as workers:
