@@ -28,8 +28,9 @@ from pydantic import ValidationError as PydanticValidationError
 from .analysis.pipeline import error_result, too_many_images
 from .errors import ErrorCode, ToolFailure
 from .logs import CALL_LOGGER
+from .runtime import Runtime
 from .telemetry import spans
-from .telemetry.metrics import TOTAL, Metrics
+from .telemetry.metrics import TOTAL
 from .tools import client_name, runtime_of
 
 call_logger = logging.getLogger(CALL_LOGGER)
@@ -51,22 +52,17 @@ class ArgumentGuard(Middleware):
         if server is None or tool is None:
             return await call_next(context)  # FastMCP reports an unknown tool itself
         started = time.perf_counter()
+        runtime = runtime_of(server)
         arguments = context.message.arguments or {}
         failure = unknown_arguments(arguments, tool) or too_many_extra_images(
-            arguments, runtime_of(server).settings.max_images_per_call
+            arguments, runtime.settings.max_images_per_call
         )
         if failure is None:
             try:
                 return await call_next(context)
             except ValidationError as error:
                 failure = validation_failure(error.__cause__, tool)
-        runtime = runtime_of(server)
-        try:
-            await runtime.cost.admit(client_name(), tool.name)
-        except ToolFailure as refused:  # over the rate limit or budget: that comes first
-            failure = refused
-        record_refusal(runtime.metrics, tool.name, failure, started)
-        return error_result(failure)
+        return error_result(await refuse(runtime, client_name(), tool.name, failure, started))
 
 
 def unknown_arguments(arguments: dict[str, Any], tool: Tool) -> ToolFailure | None:
@@ -188,13 +184,21 @@ def printable(text: str) -> str:
     return visible + ("..." if len(text) > MAX_QUOTED_CHARS else "")
 
 
-def record_refusal(metrics: Metrics, tool: str, failure: ToolFailure, started: float) -> None:
-    """Log, count and trace a refused call as the tool calls that ran are."""
+async def refuse(
+    runtime: Runtime, client: str, tool: str, failure: ToolFailure, started: float
+) -> ToolFailure:
+    """Count a call refused before its tool ran as a call: against the caller's rate limit,
+    in the log, the metrics and the trace, as the tool calls that ran are. Returns what to
+    answer: `failure`, or the refusal of a caller over its rate limit or budget."""
+    try:
+        await runtime.cost.admit(client, tool)
+    except ToolFailure as refused:  # over the rate limit or budget: that comes first
+        failure = refused
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
-    client = client_name()
     call_logger.info(
         "tool call",
         extra={"client": client, "tool": tool, "code": str(failure.code), "latency_ms": latency_ms},
     )
-    metrics.observe_call(tool, failure.code, client, {TOTAL: latency_ms})
+    runtime.metrics.observe_call(tool, failure.code, client, {TOTAL: latency_ms})
     spans.annotate_call(failure.code)
+    return failure

@@ -123,14 +123,7 @@ async def refuse_sprawling_json(mcp_app: Starlette, mcp: FastMCP) -> None:
     assert isinstance(body_limit, RequestBodyLimitMiddleware)  # checked by set_body_limit
     runtime = runtime_of(Context(fastmcp=mcp))
     tools = frozenset(tool.name for tool in await mcp.list_tools())
-    body_limit.app = JsonShapeGuard(
-        body_limit.app,
-        runtime.cost.admit,
-        tools,
-        max_question_chars=runtime.settings.max_question_chars,
-        metrics=runtime.metrics,
-        max_images=runtime.settings.max_images_per_call,
-    )
+    body_limit.app = JsonShapeGuard(body_limit.app, runtime, tools)
 
 
 def _session_manager(mcp_app: Starlette) -> StreamableHTTPSessionManager:

@@ -17,22 +17,18 @@ up RATE_LIMITED; the metrics count it as a call of that tool (or of "(unnamed)")
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .analysis.pipeline import MAX_MODEL_ID_CHARS
+from .arguments import refuse
 from .errors import ErrorCode, ToolFailure
-from .logs import CALL_LOGGER
-from .telemetry.metrics import TOTAL, Metrics
+from .runtime import Runtime
 from .tools import LOCAL_CLIENT
-
-call_logger = logging.getLogger(CALL_LOGGER)
 
 # Room for the JSON-RPC envelope and the other parameters of any valid call.
 ENVELOPE_SEPARATORS = 1024
@@ -46,33 +42,21 @@ TOOL_NAME = re.compile(rb'"name"\s*:\s*"([A-Za-z0-9_.-]{1,128})"')
 INVALID_REQUEST = -32600
 SERVER_ERROR = -32000
 
-Admit = Callable[[str, str], Awaitable[None]]
-"""Counts a call by (client, tool) against the rate limit; raises ToolFailure when over it."""
-
 
 class JsonShapeGuard:
     """ASGI middleware inside the SDK's body limit: the body it sees is complete and bounded."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        admit: Admit,
-        tools: frozenset[str],
-        *,
-        max_question_chars: int,
-        metrics: Metrics,
-        max_images: int,
-    ) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime, tools: frozenset[str]) -> None:
         self.app = app
-        self._admit = admit
-        self._metrics = metrics
+        self._runtime = runtime
         self._tools = tools
         # Above anything a valid call can hold: a question and a model id made of nothing but
         # commas and colons, every image it may carry, plus the envelope.
+        settings = runtime.settings
         self.max_separators = (
-            max_question_chars
+            settings.max_question_chars
             + MAX_MODEL_ID_CHARS
-            + max_images * SEPARATORS_PER_IMAGE
+            + settings.max_images_per_call * SEPARATORS_PER_IMAGE
             + ENVELOPE_SEPARATORS
         )
 
@@ -89,21 +73,13 @@ class JsonShapeGuard:
         await self._refuse(scope, body, send, received)
 
     async def _refuse(self, scope: Scope, body: bytes, send: Send, received: float) -> None:
-        client, tool = client_of(scope), self._tool_named(body)
         failure = ToolFailure(
             ErrorCode.INVALID_INPUT,
             f"The request holds more than {self.max_separators} JSON values; a tool call needs a "
             "dozen. Send only the tool's own parameters.",
         )
-        try:
-            await self._admit(client, tool)
-        except ToolFailure as refused:  # over the rate limit or budget: say that instead
-            failure = refused
-        call_logger.info(
-            "tool call", extra={"client": client, "tool": tool, "code": str(failure.code)}
-        )
-        latency_ms = (time.perf_counter() - received) * 1000
-        self._metrics.observe_call(tool, failure.code, client, {TOTAL: latency_ms})
+        tool = self._tool_named(body)
+        failure = await refuse(self._runtime, client_of(scope), tool, failure, received)
         await send_refusal(failure, send)
 
     def _tool_named(self, body: bytes) -> str:
