@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from tests.fake_openrouter import FAKE_API_KEY
+from tests.helpers import free_port
 
 from .clients import StdioSession
 from .upstream import LATENCY_PATH, RECORDS_PATH
@@ -114,12 +115,6 @@ def stdio_session(
     """`module` (OURS or FLOOR) over stdio; `log` is an open file for its stderr."""
     command = [sys.executable, *module, "--transport", "stdio"]
     return StdioSession(command, env, str(workdir), log)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import random
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any
@@ -19,6 +20,13 @@ from openrouter_image_mcp.server import build_server
 from openrouter_image_mcp.settings import Settings
 
 IMAGE_WORKER_MODULE = WORKER_COMMAND[-1]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (the probe that found it has closed it again)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def png_bytes(width: int = 64, height: int = 48, color: str = "teal") -> bytes:

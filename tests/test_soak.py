@@ -31,9 +31,9 @@ from fastmcp.client.client import CallToolResult
 from openrouter_image_mcp.settings import MIB
 from tests.app.helpers import mcp_client
 from tests.app.processes import ServerProcess, TreeRss, running_server
-from tests.cost.conftest import NO_PERSISTENCE, REDIS_SERVER, _free_port, _wait_for_redis
+from tests.cost.conftest import NO_PERSISTENCE, REDIS_SERVER, _wait_for_redis
 from tests.fake_openrouter import FakeOpenRouter
-from tests.helpers import data_url, error_code, png_bytes
+from tests.helpers import data_url, error_code, free_port, png_bytes
 from tests.imaging.hostile import many_frame_gif
 from tests.imaging.images import encoded, photo, png_claiming
 
@@ -200,7 +200,7 @@ class RedisProcess:
 def restartable_redis() -> Iterator[RedisProcess]:
     if not Path(REDIS_SERVER).exists():
         pytest.skip(f"{REDIS_SERVER} is missing; install Debian's redis-server to run this")
-    redis = RedisProcess(_free_port())
+    redis = RedisProcess(free_port())
     redis.start()
     try:
         yield redis

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import redis
 from openrouter_image_mcp.settings import Settings
 from tests.cost.helpers import MakeImage, MakeSettings, png_bytes
 from tests.fake_openrouter import FakeOpenRouter
+from tests.helpers import free_port
 
 REDIS_SERVER = "/usr/bin/redis-server"
 NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
@@ -52,18 +52,12 @@ def make_image(tmp_path: Path) -> MakeImage:
 # --- A real Redis ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def running_redis(*arguments: str) -> Iterator[str]:
     """A throwaway redis-server on a free loopback port, with `arguments`; its URL."""
     if not os.access(REDIS_SERVER, os.X_OK):
         pytest.skip(f"{REDIS_SERVER} is missing; install Debian's redis-server to run these")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", *arguments],
         stdout=subprocess.DEVNULL,
@@ -112,4 +106,4 @@ def redis_url(redis_server: str) -> str:
 @pytest.fixture
 def dead_redis_url() -> str:
     """A Redis URL where nothing listens: every connection is refused."""
-    return f"redis://127.0.0.1:{_free_port()}/0"
+    return f"redis://127.0.0.1:{free_port()}/0"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.cost.conftest import _free_port
 from tests.fake_openrouter import FakeOpenRouter
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TOKENS = {name: f"{name}-token-{name * 8}" for name in ("alice", "bob", "carol")}
@@ -58,7 +58,7 @@ def replica_processes(
         "IMAGE_MCP_UPSTREAM_MAX_RETRIES": "0",
         **settings,
     }
-    ports = (_free_port(), _free_port())
+    ports = (free_port(), free_port())
     processes = [start_server(port, env) for port in ports]
     urls = tuple(f"http://127.0.0.1:{port}" for port in ports)
     try:

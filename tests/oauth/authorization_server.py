@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,8 @@ import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
+
+from tests.helpers import free_port
 
 PROJECT = Path(__file__).parent / "oidc_provider"
 SCOPE = "images"
@@ -58,12 +59,6 @@ def rsa_key(kid: str) -> RSAKey:
 
 def ec_key(kid: str) -> ECKey:
     return ECKey.generate_key("P-256", {"kid": kid, "use": "sig", "alg": "ES256"}, private=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def b64url(data: bytes) -> str:

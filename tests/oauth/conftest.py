@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from openrouter_image_mcp.settings import Settings
-from tests.app.helpers import listening_socket, serving
+from tests.app.helpers import INITIALIZE, MCP_HEADERS, auth, listening_socket, serving
 from tests.fake_openrouter import FakeOpenRouter
 from tests.oauth.authorization_server import SCOPE, AuthorizationServer
 
@@ -64,6 +64,12 @@ def oauth_settings_for(
         "shutdown_grace_s": 1,
     }
     return fake.settings(**{**values, **overrides})
+
+
+async def post_mcp(http: httpx.AsyncClient, token: str | None) -> httpx.Response:
+    """An MCP initialize request, with `token` as its bearer token (or none)."""
+    headers = {**MCP_HEADERS, **(auth(token) if token is not None else {})}
+    return await http.post("/mcp", json=INITIALIZE, headers=headers)
 
 
 @asynccontextmanager

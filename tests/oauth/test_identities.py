@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.app.helpers import INITIALIZE, MCP_HEADERS, auth, mcp_client, serving, small_png_data_url
+from tests.app.helpers import auth, mcp_client, serving, small_png_data_url
 from tests.app.test_process import running_server, stop
 from tests.fake_openrouter import FakeOpenRouter
 from tests.oauth.authorization_server import ES256_SERVICE, RS256_SERVICE, AuthorizationServer
-from tests.oauth.conftest import oauth_settings_for
+from tests.oauth.conftest import oauth_settings_for, post_mcp
 from tests.oauth.test_resource_server import BAD_TOKENS
 
 
@@ -88,10 +88,7 @@ async def test_tokens_never_reach_the_logs(
         assert not (await analyze(server.url, good, 0))["is_error"]
         async with httpx.AsyncClient(base_url=server.url) as http:
             for token in bad:
-                headers = {**MCP_HEADERS, **auth(token)}
-                assert (
-                    await http.post("/mcp", json=INITIALIZE, headers=headers)
-                ).status_code == 401
+                assert (await post_mcp(http, token)).status_code == 401
                 assert (await http.get("/usage", headers=auth(token))).status_code == 401
         stop(server)
 

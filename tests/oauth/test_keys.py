@@ -7,7 +7,6 @@ import socket
 
 import httpx
 
-from tests.app.helpers import INITIALIZE, MCP_HEADERS, auth
 from tests.fake_openrouter import FakeOpenRouter
 from tests.oauth.authorization_server import (
     ES256_SERVICE,
@@ -16,12 +15,11 @@ from tests.oauth.authorization_server import (
     ec_key,
     rsa_key,
 )
-from tests.oauth.conftest import serving_oauth
+from tests.oauth.conftest import post_mcp, serving_oauth
 
 
 async def status_of(http: httpx.AsyncClient, token: str) -> int:
-    response = await http.post("/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **auth(token)})
-    return response.status_code
+    return (await post_mcp(http, token)).status_code
 
 
 async def test_a_rotated_key_is_used_without_a_restart(

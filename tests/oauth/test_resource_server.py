@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from openrouter_image_mcp.logs import CALL_LOGGER
-from tests.app.helpers import INITIALIZE, MCP_HEADERS, auth, mcp_client, small_png_data_url
+from tests.app.helpers import auth, mcp_client, small_png_data_url
 from tests.fake_openrouter import FakeOpenRouter
 from tests.oauth.authorization_server import (
     ES256_SERVICE,
@@ -24,17 +24,13 @@ from tests.oauth.authorization_server import (
     AuthorizationServer,
     rsa_key,
 )
+from tests.oauth.conftest import post_mcp
 
 METADATA_PATH = "/.well-known/oauth-protected-resource/mcp"
 
 
 def metadata_url(public_url: str) -> str:
     return f"{public_url}{METADATA_PATH}"
-
-
-async def post_mcp(http: httpx.AsyncClient, token: str | None) -> httpx.Response:
-    headers = {**MCP_HEADERS, **(auth(token) if token is not None else {})}
-    return await http.post("/mcp", json=INITIALIZE, headers=headers)
 
 
 # --- Discovery --------------------------------------------------------------------------------

@@ -12,8 +12,6 @@ import pytest
 from openrouter_image_mcp.logs import CALL_LOGGER
 from tests.app.helpers import (
     ALICE_TOKEN,
-    INITIALIZE,
-    MCP_HEADERS,
     TOKENS,
     auth,
     mcp_client,
@@ -22,7 +20,7 @@ from tests.app.helpers import (
 )
 from tests.fake_openrouter import FakeOpenRouter
 from tests.oauth.authorization_server import RS256_SERVICE, AuthorizationServer
-from tests.oauth.conftest import oauth_settings_for
+from tests.oauth.conftest import oauth_settings_for, post_mcp
 
 OAUTH_PATHS = [
     "/.well-known/oauth-protected-resource/mcp",
@@ -35,10 +33,8 @@ OAUTH_PATHS = [
 async def test_with_static_tokens_only_nothing_speaks_of_oauth(fake: FakeOpenRouter) -> None:
     settings = fake.settings(auth_tokens=TOKENS, shutdown_grace_s=1)
     async with serving(settings) as url, httpx.AsyncClient(base_url=url) as http:
-        missing = await http.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
-        wrong = await http.post(
-            "/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **auth("not-a-token")}
-        )
+        missing = await post_mcp(http, None)
+        wrong = await post_mcp(http, "not-a-token")
         discovery = [await http.get(path) for path in OAUTH_PATHS]
 
     assert (missing.status_code, missing.headers["www-authenticate"]) == (401, "Bearer")
@@ -87,9 +83,7 @@ async def test_static_tokens_and_oauth_tokens_work_side_by_side(
 
 async def test_beside_oauth_a_refusal_names_both_ways_in(both_url: str, public_url: str) -> None:
     async with httpx.AsyncClient(base_url=both_url) as http:
-        wrong = await http.post(
-            "/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **auth("not-a-token")}
-        )
+        wrong = await post_mcp(http, "not-a-token")
         usage = await http.get("/usage", headers=auth("not-a-token"))
     for response in (wrong, usage):
         assert response.status_code == 401

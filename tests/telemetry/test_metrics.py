@@ -71,6 +71,16 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("the condition did not hold within 10 s")
 
 
+async def scrape_until_one_waits(http: httpx.AsyncClient, queue: str) -> Scrape:
+    """Scrapes until the metrics show one call waiting in `queue` (200 tries); the last scrape."""
+    for _ in range(200):
+        metrics = await scrape(http)
+        if metrics.value("image_mcp_queue_depth", queue=queue) == 1:
+            break
+        await asyncio.sleep(0.01)
+    return metrics
+
+
 def flood_request(tool: str, separators: int) -> bytes:
     arguments = {"image_path": png_data_url(0), "question": "," * separators}
     return json.dumps(rpc("tools/call", 9, name=tool, arguments=arguments)).encode()
@@ -303,11 +313,7 @@ async def test_calls_waiting_for_an_upstream_slot_are_the_queue_depth(
         holding = asyncio.create_task(call(client, 1))
         await until(lambda: len(fake.completions) == 1)
         waiting = asyncio.create_task(call(client, 2))
-        for _ in range(200):
-            metrics = await scrape(http)
-            if metrics.value("image_mcp_queue_depth", queue="upstream_slots") == 1:
-                break
-            await asyncio.sleep(0.01)
+        metrics = await scrape_until_one_waits(http, "upstream_slots")
         results = await asyncio.gather(holding, waiting)
         after = await scrape(http)
 
@@ -332,11 +338,7 @@ async def test_calls_waiting_for_an_image_worker_are_the_queue_depth(
             holding = [asyncio.create_task(call(client, seed)) for seed in (2, 3)]
             await asyncio.sleep(0.5)  # both jobs reach the stopped workers
             waiting = asyncio.create_task(call(client, 4))
-            for _ in range(200):
-                metrics = await scrape(http)
-                if metrics.value("image_mcp_queue_depth", queue="image_workers") == 1:
-                    break
-                await asyncio.sleep(0.01)
+            metrics = await scrape_until_one_waits(http, "image_workers")
         results = await asyncio.gather(*holding, waiting)
         after = await scrape(http)
 
