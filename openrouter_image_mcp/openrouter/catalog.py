@@ -64,8 +64,6 @@ class ModelInfo:
     id: str
     input_modalities: frozenset[str]
     pricing: ModelPricing | None  # None: the price is not fixed (a router)
-    max_completion_tokens: int | None = None
-    supported_parameters: frozenset[str] = frozenset()
 
     @property
     def reads_images(self) -> bool:
@@ -86,7 +84,6 @@ class Lookup:
 @dataclass(frozen=True, slots=True)
 class Catalog:
     models: Mapping[str, ModelInfo]
-    fetched_at: float  # epoch seconds
 
     def lookup(self, model_id: str) -> Lookup:
         listed = self.models.get(model_id)
@@ -129,7 +126,7 @@ def _round_up(value: float) -> float:
 # --- Parsing GET /models ----------------------------------------------------------------------
 
 
-def parse_catalog(raw: bytes, fetched_at: float) -> Catalog:
+def parse_catalog(raw: bytes) -> Catalog:
     """The catalog in a GET /models body; ValueError if it is not one. Bad entries are skipped."""
     try:
         payload = json.loads(raw)
@@ -145,21 +142,17 @@ def parse_catalog(raw: bytes, fetched_at: float) -> Catalog:
             models[info.id] = info
     if not models:
         raise ValueError("GET /models listed no usable model")
-    return Catalog(models=models, fetched_at=fetched_at)
+    return Catalog(models=models)
 
 
 def _model_info(entry: object) -> ModelInfo | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
         return None
     architecture = _mapping(entry.get("architecture"))
-    top_provider = _mapping(entry.get("top_provider"))
-    max_completion = top_provider.get("max_completion_tokens")
     return ModelInfo(
         id=entry["id"],
         input_modalities=_strings(architecture.get("input_modalities")),
         pricing=_pricing(_mapping(entry.get("pricing"))),
-        max_completion_tokens=max_completion if _is_count(max_completion) else None,
-        supported_parameters=_strings(entry.get("supported_parameters")),
     )
 
 
@@ -195,10 +188,6 @@ def _mapping(value: object) -> Mapping[str, Any]:
 def _strings(value: object) -> frozenset[str]:
     items = value if isinstance(value, list) else []
     return frozenset(item for item in items if isinstance(item, str))
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 # --- Keeping it fresh ---------------------------------------------------------------------------
@@ -268,7 +257,7 @@ class ModelCatalog:
         self._last_attempt = time.monotonic()
         try:
             raw = await self._fetch()
-            catalog = await anyio.to_thread.run_sync(parse_catalog, raw, time.time())
+            catalog = await anyio.to_thread.run_sync(parse_catalog, raw)
         except Exception as error:  # any failure: keep the last good copy and retry later
             self._failures += 1
             logger.warning(

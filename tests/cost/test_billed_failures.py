@@ -24,7 +24,7 @@ from tests.fake_catalog import CATALOGUE
 from tests.fake_openrouter import FakeOpenRouter, RecordedRequest
 
 WEBPAGE = "analyze_webpage_screenshot"
-PRICES = parse_catalog(json.dumps({"data": [m.listing() for m in CATALOGUE]}).encode(), 0)
+PRICES = parse_catalog(json.dumps({"data": [m.listing() for m in CATALOGUE]}).encode())
 SETTINGS = Settings(_env_file=None, transport="stdio")  # type: ignore[call-arg]
 
 

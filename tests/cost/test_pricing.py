@@ -32,7 +32,7 @@ from openrouter_image_mcp.settings import Settings
 from tests.fake_catalog import CATALOGUE, LISTED_ONLY, Routing, image_tokens, prompt_tokens
 
 SETTINGS = Settings(_env_file=None, transport="stdio")  # type: ignore[call-arg]
-PRICED = parse_catalog(json.dumps({"data": [m.listing() for m in CATALOGUE]}).encode(), 0)
+PRICED = parse_catalog(json.dumps({"data": [m.listing() for m in CATALOGUE]}).encode())
 VISION_MODELS = [
     model
     for model in CATALOGUE
