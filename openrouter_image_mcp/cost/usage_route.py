@@ -9,21 +9,16 @@ the numbers cover every replica.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from fastmcp import Context, FastMCP
+from fastmcp import FastMCP
 from fastmcp.server.auth import AccessToken
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..auth import requires_token
+from ..runtime_routes import NO_STORE, NOT_RUNNING, refusal, running_runtime
 from .outage import OUTAGE_RETRY_AFTER_S, StoreUnavailable
 
-if TYPE_CHECKING:
-    from ..runtime import Runtime
-
 USAGE_PATH = "/usage"
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 def add_usage_route(mcp: FastMCP) -> None:
@@ -32,9 +27,9 @@ def add_usage_route(mcp: FastMCP) -> None:
     @mcp.custom_route(USAGE_PATH, methods=["GET"])
     @requires_token(mcp.auth)
     async def usage(request: Request, token: AccessToken | None) -> Response:
-        runtime: Runtime | None = Context(mcp).lifespan_context.get("runtime")
+        runtime = running_runtime(mcp)
         if runtime is None:
-            return _unavailable("the server is starting or stopping; retry in a few seconds")
+            return _unavailable(NOT_RUNNING)
         viewer = _scope(token, runtime.settings.admin_clients)
         try:
             report = await runtime.cost.usage(viewer)
@@ -51,8 +46,4 @@ def _scope(token: AccessToken | None, admins: list[str]) -> str | None:
 
 
 def _unavailable(message: str) -> Response:
-    return JSONResponse(
-        {"error": message},
-        status_code=503,
-        headers={**NO_STORE, "Retry-After": str(int(OUTAGE_RETRY_AFTER_S))},
-    )
+    return refusal(message, 503, retry_after_s=OUTAGE_RETRY_AFTER_S)

@@ -9,25 +9,20 @@ address (a pod IP), which is never one of the public names the guard accepts.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from fastmcp import Context, FastMCP
+from fastmcp import FastMCP
 from fastmcp.server.auth import AccessToken
 from prometheus_client import generate_latest
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..auth import requires_token
-
-if TYPE_CHECKING:
-    from ..runtime import Runtime
+from ..runtime_routes import NO_STORE, NOT_RUNNING, refusal, running_runtime
 
 METRICS_PATH = "/metrics"
 # What generate_latest writes (the classic text format, which every Prometheus reads), named
 # as such: newer prometheus_client releases call it version 1.0.0, older ones 0.0.4.
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
-NO_STORE = {"Cache-Control": "no-store"}
 STARTING_RETRY_AFTER_S = 5
 
 
@@ -36,20 +31,12 @@ def metrics_route(mcp: FastMCP) -> Route:
 
     @requires_token(mcp.auth)
     async def metrics(request: Request, token: AccessToken | None) -> Response:
-        runtime: Runtime | None = Context(mcp).lifespan_context.get("runtime")
+        runtime = running_runtime(mcp)
         if runtime is None:
-            return JSONResponse(
-                {"error": "the server is starting or stopping; retry in a few seconds"},
-                status_code=503,
-                headers={**NO_STORE, "Retry-After": str(STARTING_RETRY_AFTER_S)},
-            )
+            return refusal(NOT_RUNNING, 503, retry_after_s=STARTING_RETRY_AFTER_S)
         admins = runtime.settings.admin_clients
         if token is not None and admins and token.client_id not in admins:
-            return JSONResponse(
-                {"error": "only the clients in IMAGE_MCP_ADMIN_CLIENTS may read /metrics"},
-                status_code=403,
-                headers=NO_STORE,
-            )
+            return refusal("only the clients in IMAGE_MCP_ADMIN_CLIENTS may read /metrics", 403)
         return Response(
             generate_latest(runtime.metrics.registry),
             media_type=TEXT_FORMAT,
