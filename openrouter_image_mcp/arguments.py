@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import time
 from typing import Any
 
@@ -27,13 +26,10 @@ from pydantic import ValidationError as PydanticValidationError
 
 from .analysis.pipeline import error_result, too_many_images
 from .errors import ErrorCode, ToolFailure
-from .logs import CALL_LOGGER
 from .runtime import Runtime
-from .telemetry import spans
+from .telemetry.calls import record_call
 from .telemetry.metrics import TOTAL
 from .tools import client_name, runtime_of
-
-call_logger = logging.getLogger(CALL_LOGGER)
 
 MAX_PROBLEMS = 3
 MAX_QUOTED_CHARS = 40
@@ -195,10 +191,6 @@ async def refuse(
     except ToolFailure as refused:  # over the rate limit or budget: that comes first
         failure = refused
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
-    call_logger.info(
-        "tool call",
-        extra={"client": client, "tool": tool, "code": str(failure.code), "latency_ms": latency_ms},
-    )
-    runtime.metrics.observe_call(tool, failure.code, client, {TOTAL: latency_ms})
-    spans.annotate_call(failure.code)
+    outcome = {"client": client, "tool": tool, "code": str(failure.code)}
+    record_call(runtime.metrics, outcome, {TOTAL: latency_ms})
     return failure

@@ -29,18 +29,17 @@ from mcp_types import TextContent
 from pydantic import BaseModel
 
 from ..cost import AnswerSpec, CallMeter, Reply, Served, answer_key, image_digest
-from ..errors import ErrorCode, ToolFailure
+from ..errors import OK, ErrorCode, ToolFailure
 from ..imaging import Detail, ImageParts, target_for_model, tile_policy
 from ..imaging.workers import EXPRESS_MAX_BYTES
-from ..logs import CALL_LOGGER
 from ..openrouter import ChatRequest, Completion, ImageInput, images_message
 from ..runtime import Runtime
 from ..telemetry import spans
+from ..telemetry.calls import record_call
 from .prompts import image_caption
 from .structured import request_structured
 
 logger = logging.getLogger(__name__)
-call_logger = logging.getLogger(CALL_LOGGER)
 
 HASH_IN_THREAD_BYTES = 1024 * 1024
 MAX_MODEL_ID_CHARS = 200
@@ -199,13 +198,9 @@ class Analyzer:
             )
         else:
             meta = {**served.meta(), "timings_ms": timer.as_meta()}
-            outcome.update(code="OK", cache=served.cache, **_log_fields(meta))
+            outcome.update(code=OK, cache=served.cache, **_log_fields(meta))
             result = success_result(served.reply, meta)
-        timings = timer.as_meta()
-        outcome["latency_ms"] = timings["total"]
-        call_logger.info("tool call", extra=outcome)
-        self._runtime.metrics.observe_call(task.tool, outcome["code"], client, timings)
-        spans.annotate_call(outcome["code"], result.meta)
+        record_call(self._runtime.metrics, outcome, timer.as_meta(), result.meta)
         return result
 
     async def _serve(
